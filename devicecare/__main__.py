@@ -1,0 +1,3 @@
+from devicecare.cli import main
+
+main()

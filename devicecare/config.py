@@ -1,0 +1,76 @@
+"""The one settings object: environment variables prefixed DEVICECARE_, nested with __.
+
+Load it once at start-up with `load_settings()` and pass it on; a wrong value stops the
+program there with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devicecare.errors import ConfigError
+
+ENV_PREFIX = "DEVICECARE_"
+ENV_NESTED_DELIMITER = "__"
+
+PostgresUrl = Annotated[
+    AnyUrl, UrlConstraints(allowed_schemes=["postgresql", "postgres"], host_required=True)
+]
+MqttUrl = Annotated[
+    AnyUrl,
+    UrlConstraints(allowed_schemes=["mqtt", "mqtts"], host_required=True, default_port=1883),
+]
+
+
+class StackSettings(BaseModel):
+    """Where the project-local stack finds its binaries and which address it binds."""
+
+    pg_bindir: Path | None = Field(
+        default=None, description="PostgreSQL server binaries; default: `pg_config --bindir`"
+    )
+    mosquitto_bin: Path | None = Field(
+        default=None, description="mosquitto executable; default: found on PATH or /usr/sbin"
+    )
+    host: Literal["127.0.0.1", "::1"] = "127.0.0.1"
+    start_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: PostgresUrl | None = Field(
+        default=None, description="external PostgreSQL/TimescaleDB; default: the local stack"
+    )
+    mqtt_url: MqttUrl | None = Field(
+        default=None,
+        description="external MQTT broker as mqtt[s]://user:password@host:port; "
+        "default: the local stack",
+    )
+    state_dir: Path = Field(
+        default=Path(".devicecare"), description="local stack data, credentials and caches"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    stack: StackSettings = StackSettings()
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error location."""
+    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(part) for part in loc).upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise ConfigError naming each offending variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [f"{env_name(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from exc

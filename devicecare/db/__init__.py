@@ -1,0 +1,1 @@
+"""The database: versioned migrations and edition-aware maintenance."""

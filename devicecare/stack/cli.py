@@ -1,0 +1,69 @@
+"""`devicecare stack`: start, stop and inspect the project-local services."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devicecare.cli_context import settings_of
+from devicecare.endpoints import state_file
+from devicecare.stack import local
+
+app = typer.Typer(help="The project-local TimescaleDB and Mosquitto.", no_args_is_help=True)
+out = Console()
+
+
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Start the local PostgreSQL+TimescaleDB and Mosquitto (a no-op when they run)."""
+    settings = settings_of(ctx)
+    local.up(settings)
+    _print_status(local.status(settings))
+    out.print(f"connection details: {state_file(settings)}")
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    purge: Annotated[bool, typer.Option(help="Also delete the stack's data.")] = False,
+) -> None:
+    """Stop exactly the servers `up` started, by PID."""
+    stopped = local.down(settings_of(ctx), purge=purge)
+    out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Health of both services and the TimescaleDB edition; exit 1 when one is unhealthy."""
+    services = local.status(settings_of(ctx))
+    if as_json:
+        print(json.dumps([asdict(s) for s in services]))
+    else:
+        _print_status(services)
+    if not all(s.healthy for s in services):
+        raise typer.Exit(1)
+
+
+@app.command()
+def provision(
+    ctx: typer.Context,
+    device_ids: Annotated[list[str], typer.Argument(help="Device ids to give MQTT accounts.")],
+) -> None:
+    """Create MQTT accounts on the local broker and print their credentials as JSON."""
+    print(json.dumps(local.provision_devices(settings_of(ctx), device_ids)))
+
+
+def _print_status(services: list[local.ServiceStatus]) -> None:
+    table = Table("service", "state", "pid", "address", "detail")
+    for s in services:
+        state = "[green]up[/green]" if s.healthy else "[red]down[/red]"
+        table.add_row(s.service, state, str(s.pid or "-"), s.where, s.detail)
+    out.print(table)
