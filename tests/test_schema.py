@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -168,3 +169,15 @@ def test_maintain_drops_only_chunks_past_retention(db: psycopg.Connection, db_ur
         assert left == [(2,)]
     else:  # the timescale edition's retention job does it on its own schedule
         assert dropped == []
+
+
+def test_both_editions_define_the_same_rollups() -> None:
+    """The apache views and the timescale continuous aggregates must not drift apart."""
+
+    def bodies(edition: str) -> list[str]:
+        (step,) = [m for m in available(edition) if m.version == 2]  # type: ignore[arg-type]
+        return re.findall(r"AS\s*(SELECT.*?GROUP BY [^;\n]*)", step.sql, flags=re.DOTALL)
+
+    apache, timescale = bodies("apache"), bodies("timescale")
+    assert len(apache) == 2
+    assert apache == timescale

@@ -55,43 +55,42 @@ def test_up_again_is_a_no_op(stack: Settings) -> None:
     assert after["mosquitto"]["pid"] == before["mosquitto"]["pid"]
 
 
-def test_down_stops_exactly_what_up_started(stack: Settings) -> None:
-    root = Path(tempfile.mkdtemp(prefix="devicecare-test-other-"))
+@pytest.fixture
+def spare() -> Iterator[Settings]:
+    """Settings for a second stack of its own, purged afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="devicecare-test-spare-"))
     root.chmod(0o755)
-    other = load_settings(state_dir=root)
+    settings = load_settings(state_dir=root)
     try:
-        local.up(other)
-        state = read_state(other)
-        assert state is not None
-        pids = {"postgres": state["postgres"]["pid"], "mosquitto": state["mosquitto"]["pid"]}
-        assert all(processes.alive(pid, name) for name, pid in pids.items())
-
-        stopped = local.down(other)
-
-        assert len(stopped) == 2
-        assert not any(processes.alive(pid, name) for name, pid in pids.items())
-        assert all(s.healthy for s in local.status(stack)), "the session's stack was touched"
-        assert not any(s.healthy for s in local.status(other))
-        assert local.down(other) == []
+        yield settings
     finally:
-        local.down(other, purge=True)
+        local.down(settings, purge=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_a_stopped_stack_starts_again_with_its_data(stack: Settings) -> None:
-    root = Path(tempfile.mkdtemp(prefix="devicecare-test-restart-"))
-    root.chmod(0o755)
-    other = load_settings(state_dir=root)
-    try:
-        local.up(other)
-        local.provision_devices(other, ["keeper-1"])
-        local.down(other)
-        local.up(other)
-        assert all(s.healthy for s in local.status(other))
-        connect(mqtt_endpoint(other, "keeper-1"), "keeper-1").close()
-    finally:
-        local.down(other, purge=True)
-        shutil.rmtree(root, ignore_errors=True)
+def test_down_stops_exactly_what_up_started(stack: Settings, spare: Settings) -> None:
+    local.up(spare)
+    state = read_state(spare)
+    assert state is not None
+    pids = {"postgres": state["postgres"]["pid"], "mosquitto": state["mosquitto"]["pid"]}
+    assert all(processes.alive(pid, name) for name, pid in pids.items())
+
+    stopped = local.down(spare)
+
+    assert len(stopped) == 2
+    assert not any(processes.alive(pid, name) for name, pid in pids.items())
+    assert all(s.healthy for s in local.status(stack)), "the session's stack was touched"
+    assert not any(s.healthy for s in local.status(spare))
+    assert local.down(spare) == []
+
+
+def test_a_stopped_stack_starts_again_with_its_data(spare: Settings) -> None:
+    local.up(spare)
+    local.provision_devices(spare, ["keeper-1"])
+    local.down(spare)
+    local.up(spare)
+    assert all(s.healthy for s in local.status(spare))
+    connect(mqtt_endpoint(spare, "keeper-1"), "keeper-1").close()
 
 
 def test_broker_refuses_bad_passwords_and_anonymous_clients(

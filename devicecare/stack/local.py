@@ -120,7 +120,9 @@ def _up_mosquitto(settings: Settings, state: dict) -> None:
     port = _port(settings.stack.host, known.get("port") if known else None)
     mq.write_config(port, state["accounts"] | state["devices"])
     pid = mq.start(port, settings.stack.start_timeout_s)
-    state["mosquitto"] = {"pid": pid, "port": port, "host": settings.stack.host}
+    host = settings.stack.host
+    url = f"mqtt://[{host}]:{port}" if ":" in host else f"mqtt://{host}:{port}"
+    state["mosquitto"] = {"pid": pid, "port": port, "host": host, "url": url}
 
 
 def down(settings: Settings, *, purge: bool = False) -> list[str]:
