@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from devicecare import __version__, logsetup
-from devicecare.config import load_settings
+from devicecare import __version__
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
@@ -36,15 +35,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
     """Settings come from DEVICECARE_* environment variables (see README)."""
-    settings = load_settings()
-    logsetup.configure(settings.log_level)
-    ctx.obj = settings
 
 
 def main() -> None:

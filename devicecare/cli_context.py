@@ -1,12 +1,26 @@
-"""What command groups take from the root command: the settings loaded at start-up."""
+"""What command groups share: the server settings, loaded once on first use.
+
+Loading lazily keeps commands that do not need them (the device agent's, which must stay
+small in memory) from importing pydantic; a command that needs them still fails at its
+start when a value is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import typer
 
-from devicecare.config import Settings
+if TYPE_CHECKING:
+    from devicecare.config import Settings
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    settings = ctx.find_root().obj
-    if not isinstance(settings, Settings):
-        raise TypeError("the root command did not load the settings")
-    return settings
+    root = ctx.find_root()
+    if root.obj is None:
+        from devicecare import logsetup
+        from devicecare.config import load_settings
+
+        root.obj = load_settings()
+        logsetup.configure(root.obj.log_level)
+    return root.obj

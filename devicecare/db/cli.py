@@ -1,4 +1,4 @@
-"""`devicecare db`: schema migrations and maintenance."""
+"""`devicecare db`: schema migrations and maintenance (implementations imported lazily)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import typer
 from rich.console import Console
 
 from devicecare.cli_context import settings_of
-from devicecare.db import migrate as migrations
-from devicecare.endpoints import database_url
 
 app = typer.Typer(help="Schema migrations and maintenance.", no_args_is_help=True)
 out = Console()
@@ -16,6 +14,9 @@ out = Console()
 @app.command()
 def migrate(ctx: typer.Context) -> None:
     """Apply pending migrations (idempotent); edition-specific parts follow the server."""
+    from devicecare.db import migrate as migrations
+    from devicecare.endpoints import database_url
+
     result = migrations.migrate(database_url(settings_of(ctx)))
     out.print(
         f"schema up to date (edition {result.edition}; "
@@ -26,5 +27,8 @@ def migrate(ctx: typer.Context) -> None:
 @app.command()
 def maintain(ctx: typer.Context) -> None:
     """Drop raw chunks past retention where the edition has no retention jobs (apache)."""
+    from devicecare.db import migrate as migrations
+    from devicecare.endpoints import database_url
+
     dropped = migrations.maintain(database_url(settings_of(ctx)))
     out.print(f"dropped {len(dropped)} chunk(s)")

@@ -1,18 +1,23 @@
-"""`devicecare stack`: start, stop and inspect the project-local services."""
+"""`devicecare stack`: start, stop and inspect the project-local services.
+
+Implementation modules are imported inside the commands, so that loading the CLI stays
+cheap for commands of other groups (see devicecare.cli_context).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from devicecare.cli_context import settings_of
-from devicecare.endpoints import state_file
-from devicecare.stack import local
+
+if TYPE_CHECKING:
+    from devicecare.stack.local import ServiceStatus
 
 app = typer.Typer(help="The project-local TimescaleDB and Mosquitto.", no_args_is_help=True)
 out = Console()
@@ -21,6 +26,9 @@ out = Console()
 @app.command()
 def up(ctx: typer.Context) -> None:
     """Start the local PostgreSQL+TimescaleDB and Mosquitto (a no-op when they run)."""
+    from devicecare.endpoints import state_file
+    from devicecare.stack import local
+
     settings = settings_of(ctx)
     local.up(settings)
     _print_status(local.status(settings))
@@ -33,6 +41,8 @@ def down(
     purge: Annotated[bool, typer.Option(help="Also delete the stack's data.")] = False,
 ) -> None:
     """Stop exactly the servers `up` started, by PID."""
+    from devicecare.stack import local
+
     stopped = local.down(settings_of(ctx), purge=purge)
     out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
@@ -43,6 +53,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Health of both services and the TimescaleDB edition; exit 1 when one is unhealthy."""
+    from devicecare.stack import local
+
     services = local.status(settings_of(ctx))
     if as_json:
         print(json.dumps([asdict(s) for s in services]))
@@ -58,10 +70,12 @@ def provision(
     device_ids: Annotated[list[str], typer.Argument(help="Device ids to give MQTT accounts.")],
 ) -> None:
     """Create MQTT accounts on the local broker and print their credentials as JSON."""
+    from devicecare.stack import local
+
     print(json.dumps(local.provision_devices(settings_of(ctx), device_ids)))
 
 
-def _print_status(services: list[local.ServiceStatus]) -> None:
+def _print_status(services: list[ServiceStatus]) -> None:
     table = Table("service", "state", "pid", "address", "detail")
     for s in services:
         state = "[green]up[/green]" if s.healthy else "[red]down[/red]"
