@@ -3,36 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from devicecare.config import Settings
 from devicecare.errors import StackError
-
-
-@dataclass(frozen=True, slots=True)
-class MqttEndpoint:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @classmethod
-    def from_url(cls, url: str) -> MqttEndpoint:
-        parts = urlsplit(url)
-        tls = parts.scheme == "mqtts"
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (8883 if tls else 1883),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=tls,
-        )
-
-    def __repr__(self) -> str:
-        return f"MqttEndpoint({self.username or '-'}@{self.host}:{self.port}, tls={self.tls})"
+from devicecare.mqttclient import MqttEndpoint
 
 
 def stack_dir(settings: Settings) -> Path:

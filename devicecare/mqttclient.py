@@ -1,14 +1,48 @@
-"""Building paho-mqtt 2 clients from an endpoint, shared by every MQTT-speaking part."""
+"""MQTT endpoints and paho-mqtt 2 clients, shared by every MQTT-speaking part.
+
+Kept free of the server settings (pydantic) so that the device agent can use it.
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devicecare.endpoints import MqttEndpoint
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **extra: str | None) -> MqttEndpoint:
+        """Parse `mqtt[s]://[user[:password]@]host[:port]`; `extra` sets the TLS files."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"not an mqtt:// or mqtts:// URL: {url!r}")
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+            **extra,
+        )
+
+    def __repr__(self) -> str:
+        return f"MqttEndpoint({self.username or '-'}@{self.host}:{self.port}, tls={self.tls})"
 
 
 def new_client(endpoint: MqttEndpoint, client_id: str) -> mqtt.Client:
@@ -17,7 +51,9 @@ def new_client(endpoint: MqttEndpoint, client_id: str) -> mqtt.Client:
     if endpoint.username is not None:
         client.username_pw_set(endpoint.username, endpoint.password)
     if endpoint.tls:
-        client.tls_set()
+        client.tls_set(
+            ca_certs=endpoint.ca_file, certfile=endpoint.cert_file, keyfile=endpoint.key_file
+        )
     return client
 
 

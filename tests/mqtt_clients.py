@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devicecare.endpoints import MqttEndpoint
-from devicecare.mqttclient import new_client
+from devicecare.mqttclient import MqttEndpoint, new_client
 
 TIMEOUT_S = 10.0
 

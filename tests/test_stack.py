@@ -12,8 +12,9 @@ import pytest
 
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, topics
-from devicecare.endpoints import MqttEndpoint, mqtt_endpoint, read_state
+from devicecare.endpoints import mqtt_endpoint, read_state
 from devicecare.errors import StackError
+from devicecare.mqttclient import MqttEndpoint
 from devicecare.stack import local, processes
 from devicecare.stack.mosquitto import ServiceAccount
 from tests.mqtt_clients import BrokerClient, connect

@@ -166,6 +166,7 @@ class Status(_Message):
     queued_samples: Annotated[int, Meta(ge=0)] | None = None
     published_batches: Annotated[int, Meta(ge=0)] | None = None
     dropped_samples: Annotated[int, Meta(ge=0)] | None = None
+    sensors_unavailable: Annotated[list[ShortText], Meta(max_length=64)] | None = None
 
 
 class ConsentUpdate(_Message):

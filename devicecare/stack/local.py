@@ -23,7 +23,6 @@ import psycopg
 from devicecare.config import Settings
 from devicecare.contracts.topics import check_device_id
 from devicecare.endpoints import (
-    MqttEndpoint,
     database_url,
     mqtt_endpoint,
     read_state,
@@ -31,7 +30,7 @@ from devicecare.endpoints import (
     state_file,
 )
 from devicecare.errors import StackError
-from devicecare.mqttclient import probe
+from devicecare.mqttclient import MqttEndpoint, probe
 from devicecare.stack import processes
 from devicecare.stack.mosquitto import LocalMosquitto, ServiceAccount, find_binary
 from devicecare.stack.postgres import LocalPostgres, find_bindir
