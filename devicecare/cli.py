@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agent.cli import app as agent_app
 from devicecare import __version__
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(agent_app, name="agent")
 
 err = Console(stderr=True)
 

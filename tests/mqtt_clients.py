@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devicecare.mqttclient import MqttEndpoint, new_client
@@ -23,9 +25,9 @@ class BrokerClient:
     acks: dict[int, str] = field(default_factory=dict)
     acked: threading.Condition = field(default_factory=threading.Condition)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> str:
+    def publish(self, topic: str, payload: bytes, qos: int = 1, *, retain: bool = False) -> str:
         """Publish and wait for the broker's PUBACK; return its reason ("Success", ...)."""
-        info = self.client.publish(topic, payload, qos=qos)
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
         with self.acked:
             if not self.acked.wait_for(lambda: info.mid in self.acks, TIMEOUT_S):
                 raise TimeoutError(f"no PUBACK for {topic}")
@@ -52,9 +54,16 @@ class BrokerClient:
         self.client.loop_stop()
 
 
-def connect(endpoint: MqttEndpoint, client_id: str) -> BrokerClient:
-    """Connect and wait for CONNACK; raise ConnectionRefusedError with the broker's reason."""
+def connect(
+    endpoint: MqttEndpoint, client_id: str, *, session_expiry_s: int | None = None
+) -> BrokerClient:
+    """Connect and wait for CONNACK; raise ConnectionRefusedError with the broker's reason.
+
+    With `session_expiry_s`, the session (subscriptions, queued messages) outlives a
+    disconnection or a broker restart, and the client reconnects by itself.
+    """
     client = new_client(endpoint, client_id)
+    client.reconnect_delay_set(0.2, 1)
     test = BrokerClient(client)
     connected: queue.Queue[ReasonCode] = queue.Queue()
 
@@ -66,7 +75,17 @@ def connect(endpoint: MqttEndpoint, client_id: str) -> BrokerClient:
     client.on_connect = lambda _c, _u, _f, reason, _p: connected.put(reason)
     client.on_message = lambda _c, _u, msg: test.received.put(msg)
     client.on_publish = on_publish
-    client.connect(endpoint.host, endpoint.port, keepalive=30)
+    props = None
+    if session_expiry_s is not None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = session_expiry_s
+    client.connect(
+        endpoint.host,
+        endpoint.port,
+        keepalive=30,
+        clean_start=session_expiry_s is None,
+        properties=props,
+    )
     client.loop_start()
     reason = connected.get(timeout=TIMEOUT_S)
     if reason.is_failure:

@@ -34,7 +34,7 @@ Message = (
 )
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
-COMPRESS_ABOVE_BYTES: Final = 1024
+COMPRESS_ABOVE_BYTES: Final = 256
 
 
 class RejectReason(StrEnum):
@@ -67,7 +67,7 @@ _ENCODER: Final = msgspec.json.Encoder()
 
 
 def encode(message: Message, *, compress: bool | None = None) -> bytes:
-    """Serialise a message; by default gzip it when the JSON exceeds 1 KiB."""
+    """Serialise a message; by default gzip it when the JSON exceeds 256 bytes."""
     raw = _ENCODER.encode(message)
     if compress is None:
         compress = len(raw) > COMPRESS_ABOVE_BYTES
