@@ -24,7 +24,7 @@ from agent.collectors import REGISTRY, Collector, CollectorContext, Reading
 from agent.consent import Consent
 from agent.settings import AgentSettings
 from agent.store import EVENTS, GAUGES, OutboxEntry, Store
-from agent.uplink import Uplink
+from agent.uplink import Outcome, Uplink
 from devicecare import __version__
 from devicecare.contracts import (
     Channel,
@@ -78,6 +78,8 @@ class Agent:
         self.next_status = 0.0
         self.tokens = 1.0
         self.refilled = time.monotonic()
+        self.hold_until = 0.0
+        self.holds = 0
         self.uplink = Uplink(
             settings,
             will=self._status(DeviceState.OFFLINE),
@@ -287,6 +289,8 @@ class Agent:
         return build
 
     def _send_outbox(self) -> None:
+        if time.monotonic() < self.hold_until:
+            return
         if sum(self.store.unsent()) <= len(self.sending):
             return  # everything in the outbox is on its way already
         for entry in self.store.outbox():
@@ -300,14 +304,29 @@ class Agent:
 
     def _settle_acks(self) -> None:
         acks, self.uplink.acks = self.uplink.acks, []
-        for mid, accepted in acks:
+        for mid, outcome in acks:
             entry = self.inflight.pop(mid, None)
             if entry is None:
                 continue
             self.sending.discard(entry.id)
-            if not accepted:
+            if outcome is Outcome.UNHEARD:
+                self.holds += 1
+                wait = min(
+                    self.settings.reconnect_max_s,
+                    self.settings.reconnect_min_s * 2 ** min(self.holds, 10),
+                )
+                self.hold_until = time.monotonic() + wait
+                log.warning(
+                    "no server is listening; keeping %s seq %s, retry in %.0f s",
+                    entry.channel,
+                    entry.seq,
+                    wait,
+                )
+                continue
+            self.holds = 0
+            if outcome is Outcome.REFUSED:
                 log.warning("broker refused %s batch seq %s", entry.channel, entry.seq)
-            self.store.acknowledge(entry, accepted=accepted)
+            self.store.acknowledge(entry, accepted=outcome is Outcome.DELIVERED)
 
     def _connected(self) -> None:
         """A new session: nothing is in flight on it, so the whole outbox goes again."""

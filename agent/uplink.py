@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from enum import Enum
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -25,6 +26,19 @@ from devicecare.contracts import Channel, topics
 from devicecare.mqttclient import new_client
 
 log = logging.getLogger(__name__)
+
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+class Outcome(Enum):
+    """What a PUBACK says about a message."""
+
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    UNHEARD = "unheard"
+    """Accepted, but nobody was subscribed (MQTT 5 reason 0x10): the server side is down
+    and a broker such as Mosquitto keeps nothing for absent shared subscribers, so the
+    agent keeps the batch and tries again later."""
 
 
 class Uplink:
@@ -47,7 +61,7 @@ class Uplink:
         self.sessions = 0
         self.failures = 0
         self.next_attempt = 0.0
-        self.acks: list[tuple[int, bool]] = []
+        self.acks: list[tuple[int, Outcome]] = []
 
     def poll(self, timeout: float) -> None:
         """Run the network for up to `timeout` seconds, connecting when it is time."""
@@ -156,4 +170,10 @@ class Uplink:
     def _published(
         self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object
     ) -> None:
-        self.acks.append((mid, not reason.is_failure))
+        if reason.is_failure:
+            outcome = Outcome.REFUSED
+        elif reason.value == NO_MATCHING_SUBSCRIBERS:
+            outcome = Outcome.UNHEARD
+        else:
+            outcome = Outcome.DELIVERED
+        self.acks.append((mid, outcome))

@@ -14,6 +14,7 @@ from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
 from devicecare.stack.cli import app as stack_app
+from ingest.cli import ingest
 
 app = typer.Typer(
     name="devicecare",
@@ -25,6 +26,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(agent_app, name="agent")
+app.command(name="ingest")(ingest)
 
 err = Console(stderr=True)
 

@@ -39,6 +39,28 @@ class StackSettings(BaseModel):
     start_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class IngestSettings(BaseModel):
+    """`devicecare ingest`: batching, back-pressure and the unknown-device policy."""
+
+    shared_group: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="MQTT shared-subscription group for several workers; empty: one worker "
+        "with a plain persistent subscription, which the broker queues for while it is down",
+    )
+    flush_max_samples: int = Field(default=20_000, ge=1)
+    flush_interval_ms: int = Field(default=100, ge=1, le=60_000)
+    queue_max_messages: int = Field(
+        default=2_000, ge=10, description="messages held in memory before back-pressure"
+    )
+    unknown_devices: Literal["register", "dead_letter"] = "register"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535, description="0 turns /metrics off")
+    retry_max_s: float = Field(default=10.0, gt=0)
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    health_interval_s: float = Field(default=5.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -60,6 +82,7 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     stack: StackSettings = StackSettings()
+    ingest: IngestSettings = IngestSettings()
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:

@@ -280,3 +280,19 @@ def test_a_bad_agent_setting_names_its_variable(tmp_path: Path) -> None:
         agent.cli("status")
     assert caught.value.returncode == 2
     assert "DEVICECARE_AGENT__UPLOAD_INTERVAL_S" in caught.value.stderr
+
+
+def test_batches_wait_on_the_device_while_no_server_listens(
+    stack: Settings, device_id: str, tmp_path: Path, device: Path
+) -> None:
+    agent = start_agent(stack, device_id, tmp_path, device)
+    try:
+        wait_for(lambda: agent.store().unsent()[0] >= 1, what="a batch nobody heard")
+        time.sleep(2)
+        assert agent.store().counters()["published_batches"] == 0
+        listener = Listener(stack, device_id)
+        wait_for(lambda: len(listener.batches()) >= 2, timeout_s=30, what="the kept batches")
+    finally:
+        agent.stop()
+    assert_exactly_once(listener.batches(), agent)
+    listener.client.close()

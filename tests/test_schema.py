@@ -136,8 +136,9 @@ def test_one_open_finding_per_device_and_fault(db: psycopg.Connection) -> None:
 
 def test_a_batch_is_recorded_once(db: psycopg.Connection) -> None:
     insert = (
-        "INSERT INTO batches (device_id, seq, channel, sent_at, rows)"
-        " VALUES ('dev-d', 42, 'telemetry', now(), 10) ON CONFLICT DO NOTHING RETURNING seq"
+        "INSERT INTO batches (device_id, seq, channel, sent_at, rows, first_ts, last_ts)"
+        " VALUES ('dev-d', 42, 'telemetry', now(), 10, now(), now())"
+        " ON CONFLICT DO NOTHING RETURNING seq"
     )
     assert db.execute(insert).fetchall() == [(42,)]
     assert db.execute(insert).fetchall() == []

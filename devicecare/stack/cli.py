@@ -39,11 +39,17 @@ def up(ctx: typer.Context) -> None:
 def down(
     ctx: typer.Context,
     purge: Annotated[bool, typer.Option(help="Also delete the stack's data.")] = False,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Stop only this service: postgres or mosquitto.")
+    ] = None,
 ) -> None:
     """Stop exactly the servers `up` started, by PID."""
     from devicecare.stack import local
 
-    stopped = local.down(settings_of(ctx), purge=purge)
+    unknown = set(only or ()) - set(local.SERVICES)
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s): {', '.join(sorted(unknown))}")
+    stopped = local.down(settings_of(ctx), purge=purge, only=only or local.SERVICES)
     out.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 

@@ -124,18 +124,21 @@ def _up_mosquitto(settings: Settings, state: dict) -> None:
     state["mosquitto"] = {"pid": pid, "port": port, "host": host, "url": url}
 
 
-def down(settings: Settings, *, purge: bool = False) -> list[str]:
+SERVICES = ("postgres", "mosquitto")
+
+
+def down(settings: Settings, *, purge: bool = False, only: Sequence[str] = SERVICES) -> list[str]:
     """Stop exactly the servers `up` started (by PID); with `purge`, delete their data."""
     stopped: list[str] = []
     if read_state(settings) is not None:
         with _locked(settings) as state:
             for name, server in (("postgres", _postgres), ("mosquitto", _mosquitto)):
-                known = state.get(name)
+                known = state.get(name) if name in only else None
                 if known and known.get("pid"):
                     server(settings).stop(known["pid"])
                     stopped.append(f"{name} (pid {known['pid']})")
                     known["pid"] = None
-    if purge and stack_dir(settings).exists():
+    if purge and set(only) == set(SERVICES) and stack_dir(settings).exists():
         shutil.rmtree(stack_dir(settings))
     return stopped
 

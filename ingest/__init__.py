@@ -1,0 +1,1 @@
+"""Ingest: device messages from MQTT into TimescaleDB, validated, exactly once, acked late."""
