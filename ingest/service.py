@@ -93,9 +93,9 @@ class IngestService:
             if timeout <= 0 or stop.is_set():
                 return
             try:
-                flush.accept(inbox.get(timeout=timeout))
+                flush.accept(inbox.get(timeout=min(timeout, IDLE_WAIT_S)))
             except queue.Empty:
-                return
+                continue
 
     def _drain(self, flush: Flush) -> bool:
         """On the way out: take what was already delivered, without waiting. False: none."""

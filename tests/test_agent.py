@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,18 +32,11 @@ from devicecare.stack import local
 from devicecare.stack.mosquitto import ServiceAccount
 from tests.agent_process import AgentProcess, assert_exactly_once, fake_device, write_config
 from tests.mqtt_clients import BrokerClient, connect
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
 ACCEPTED = {"Success", "No matching subscribers"}
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 20, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.1)
 
 
 class Listener:

@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -23,16 +23,9 @@ from devicecare.endpoints import database_url, mqtt_endpoint, read_state
 from devicecare.stack import local, processes
 from tests.ingest_process import FIXED_MS, IngestWorkers, telemetry
 from tests.mqtt_clients import BrokerClient, connect
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def scalar(url: str, query: str, params: tuple = ()) -> object:
@@ -385,3 +378,17 @@ def test_a_database_outage_loses_nothing_and_memory_stays_bounded(
     finally:
         workers.stop_all()
         client.close()
+
+
+def test_sigterm_writes_what_was_received_before_exiting(
+    stack: Settings, db_url: str, workers: IngestWorkers, device_id: str
+) -> None:
+    workers.extra_env["DEVICECARE_INGEST__FLUSH_INTERVAL_MS"] = "60000"  # only size or exit
+    workers.start()
+    client = device(stack, device_id)
+    publish_all(client, device_id, list(range(30)))
+    time.sleep(1)
+    assert stored_batches(db_url, device_id) == 0, "nothing is flushed before the deadline"
+    assert workers.stop() == 0
+    assert_stored_exactly_once(db_url, device_id, 30, 20)
+    client.close()
