@@ -22,6 +22,7 @@ import msgspec
 
 from agent.collectors import REGISTRY, Collector, CollectorContext, Reading
 from agent.consent import Consent
+from agent.identity import identify
 from agent.settings import AgentSettings
 from agent.store import EVENTS, GAUGES, OutboxEntry, Store
 from agent.uplink import Outcome, Uplink
@@ -67,6 +68,7 @@ class Agent:
         self.settings = settings
         self.store = store
         self.device_id = settings.device_id
+        self.identity = identify(Path(settings.root))
         self.collectors: dict[CollectorName, Collector] = {
             name: cls(self._context(name)) for name, cls in REGISTRY.items()
         }
@@ -346,6 +348,9 @@ class Agent:
                 state=state,
                 ts=now_ms(),
                 agent_version=__version__,
+                model=self.identity.model,
+                os_name=self.identity.os_name,
+                os_version=self.identity.os_version,
                 config_revision=remote.revision if remote else None,
                 config_error=self.store.get(CONFIG_ERROR),
                 queued_samples=self.store.queued(GAUGES),

@@ -235,6 +235,9 @@ class Writer:
                 cur.executemany(
                     "UPDATE devices SET status = %(state)s, status_at = %(at)s,"
                     " agent_version = coalesce(%(version)s, agent_version),"
+                    " model = coalesce(%(model)s, model),"
+                    " os_name = coalesce(%(os_name)s, os_name),"
+                    " os_version = coalesce(%(os_version)s, os_version),"
                     " status_detail = %(detail)s,"
                     " last_seen_at = greatest(last_seen_at, %(at)s)"
                     " WHERE device_id = %(device_id)s"
@@ -244,6 +247,9 @@ class Writer:
                             "state": s.state.value,
                             "at": at(s.ts) if s.ts else datetime.now(UTC),
                             "version": s.agent_version,
+                            "model": s.model,
+                            "os_name": s.os_name,
+                            "os_version": s.os_version,
                             "detail": Jsonb(s),
                             "device_id": s.device_id,
                         }

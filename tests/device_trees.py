@@ -124,3 +124,20 @@ java.lang.IllegalStateException: Fragment not attached to a context.
 def mtime(path: Path, seconds: float) -> Path:
     os.utime(path, (seconds, seconds))
     return path
+
+
+def android_build(root: Path) -> None:
+    put(
+        root,
+        "/system/build.prop",
+        "# build\nro.product.model=Pixel 8\nro.build.version.release=14\n",
+    )
+
+
+def debian_laptop(root: Path) -> None:
+    put(
+        root,
+        "/etc/os-release",
+        'PRETTY_NAME="Debian GNU/Linux 12"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n',
+    )
+    put(root, "/sys/class/dmi/id/product_name", "21HMCTO1WW\n")

@@ -12,6 +12,7 @@ from agent.collectors.battery import BatteryCollector
 from agent.collectors.crash import CrashCollector
 from agent.collectors.storage import StorageCollector
 from agent.collectors.thermal import ThermalCollector
+from agent.identity import Identity, identify
 from agent.store import Store
 from devicecare.contracts import EventKind, SampleDetail
 from tests import device_trees as trees
@@ -195,3 +196,11 @@ def test_a_new_boot_is_a_reboot_event(root: Path, store: Store) -> None:
     assert reboot.event.kind == EventKind.REBOOT
     assert reboot.event.ts == 1763899999000
     assert collector.collect(NOW).events == []
+
+
+def test_the_device_says_what_it_is(root: Path) -> None:
+    assert identify(root) == Identity()
+    trees.debian_laptop(root)
+    assert identify(root) == Identity("21HMCTO1WW", "Debian GNU/Linux", "12")
+    trees.android_build(root)
+    assert identify(root) == Identity("Pixel 8", "Android", "14")

@@ -248,7 +248,16 @@ def test_status_consent_and_offer_answers_reach_the_device_record(
         payload = json.dumps({"v": 1, "device_id": device_id} | doc).encode()
         assert client.publish(topics.topic(device_id, channel), payload) == "Success"
 
-    send(Channel.STATUS, {"state": "online", "ts": now, "agent_version": "9.9"})
+    send(
+        Channel.STATUS,
+        {
+            "state": "online",
+            "ts": now,
+            "agent_version": "9.9",
+            "model": "Pixel 8",
+            "os_version": "14",
+        },
+    )
     send(Channel.CONSENT, {"ts": now, "telemetry": False, "care_offers": False, "email": False})
     send(Channel.OFFER_RESPONSES, {"offer_id": "o-1", "answer": "wrong", "ts": now})
     send(Channel.STATUS, {"state": "offline", "ts": now + 1000})
@@ -265,8 +274,9 @@ def test_status_consent_and_offer_answers_reach_the_device_record(
     )
     time.sleep(1)
     with psycopg.connect(db_url) as conn:
-        status, version, telemetry, seen = conn.execute(
-            "SELECT status, agent_version, consent_telemetry, last_seen_at FROM devices"
+        status, version, telemetry, seen, model, os_version = conn.execute(
+            "SELECT status, agent_version, consent_telemetry, last_seen_at, model, os_version"
+            " FROM devices"
             " WHERE device_id = %s",
             (device_id,),
         ).fetchone()
@@ -274,6 +284,7 @@ def test_status_consent_and_offer_answers_reach_the_device_record(
             "SELECT touchpoint, kind, summary FROM interactions WHERE device_id = %s", (device_id,)
         ).fetchall()
     assert (status, version, telemetry) == ("offline", "9.9", False)
+    assert (model, os_version) == ("Pixel 8", "14")
     assert seen is not None
     assert timeline == [("device_app", "consent_changed", "consent: withdrawn from everything")]
     client.close()

@@ -161,6 +161,9 @@ class Status(_Message):
     state: DeviceState
     ts: TimestampMs | None = None
     agent_version: Annotated[str, Meta(max_length=64)] | None = None
+    model: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    os_name: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    os_version: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     config_revision: Annotated[int, Meta(ge=0)] | None = None
     config_error: Annotated[str, Meta(max_length=512)] | None = None
     queued_samples: Annotated[int, Meta(ge=0)] | None = None
