@@ -15,6 +15,7 @@ from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
 from devicecare.stack.cli import app as stack_app
 from ingest.cli import ingest
+from simulator.cli import simulate
 
 app = typer.Typer(
     name="devicecare",
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(agent_app, name="agent")
 app.command(name="ingest")(ingest)
+app.command(name="simulate")(simulate)
 
 err = Console(stderr=True)
 

@@ -27,6 +27,7 @@ GB = 1_000_000_000
 @dataclass(frozen=True)
 class Model:
     name: str
+    os_name: str
     os_versions: tuple[str, ...]
     battery_wh: float | None
     storage_gb: int
@@ -39,11 +40,11 @@ class Model:
 
 
 MODELS: tuple[Model, ...] = (
-    Model("Pixel 8", ("14", "15"), 17.0, 128, 82, 11.0, 4.0, 40),
-    Model("Galaxy S23", ("13", "14"), 15.0, 256, 80, 12.0, 4.5, 42),
-    Model("Galaxy Tab S8", ("13", "14"), 31.0, 128, 78, 8.0, 6.0, 34),
-    Model("ThinkPad X1 Carbon", ("Ubuntu 22.04", "Ubuntu 24.04"), 57.0, 512, 90, 14.0, 12.0, 48),
-    Model("Gateway Pi 4", ("Debian 12",), None, 32, 80, 0.0, 3.0, 30),
+    Model("Pixel 8", "Android", ("14", "15"), 17.0, 128, 82, 11.0, 4.0, 40),
+    Model("Galaxy S23", "Android", ("13", "14"), 15.0, 256, 80, 12.0, 4.5, 42),
+    Model("Galaxy Tab S8", "Android", ("13", "14"), 31.0, 128, 78, 8.0, 6.0, 34),
+    Model("ThinkPad X1 Carbon", "Ubuntu", ("22.04", "24.04"), 57.0, 512, 90, 14.0, 12.0, 48),
+    Model("Gateway Pi 4", "Debian GNU/Linux", ("12",), None, 32, 80, 0.0, 3.0, 30),
 )
 MODEL_SHARE = (0.35, 0.30, 0.12, 0.13, 0.10)
 APPS = ("camera", "maps", "chat", "bank", "browser", "music", "mail", "games")
