@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 5.0
 MAX_POLL_S = 1.0
+COLLECT_SLACK_S = 0.05
 REMOTE_CONFIG = "remote_config"
 CONFIG_ERROR = "config_error"
 _SAMPLE = msgspec.json.Decoder(Sample)
@@ -73,6 +74,7 @@ class Agent:
             name: cls(self._context(name)) for name, cls in REGISTRY.items()
         }
         self.due: dict[CollectorName, float] = {}
+        self.last_sample_ms = 0
         self.unavailable: set[str] = set()
         self.inflight: dict[int, OutboxEntry] = {}
         self.sending: set[int] = set()
@@ -164,7 +166,14 @@ class Agent:
         return float(remote.upload_interval_s if remote else self.settings.upload_interval_s)
 
     def collect_due(self, mono: float) -> None:
-        ms = now_ms()
+        """Run every collector that is due (or nearly) into one sample.
+
+        Due times stay on each collector's own grid (the last due time plus the
+        interval), so collectors with commensurate intervals fire together, and one due
+        within `COLLECT_SLACK_S` joins this sample rather than making its own a moment
+        later. Sample timestamps strictly increase.
+        """
+        ms = max(now_ms(), self.last_sample_ms + 1)
         readings: list[Reading] = []
         for name, cfg in self.intervals().items():
             collector = self.collectors.get(name)
@@ -172,15 +181,17 @@ class Agent:
                 self.due.pop(name, None)
                 continue
             due = self.due.get(name, mono)
-            if due > mono:
+            if due > mono + COLLECT_SLACK_S:
                 self.due[name] = min(due, mono + cfg.interval_s)
                 continue
-            self.due[name] = mono + cfg.interval_s
+            following = due + cfg.interval_s
+            self.due[name] = following if following > mono else mono + cfg.interval_s
             try:
                 readings.append(collector.collect(ms))
             except Exception:
                 log.exception("collector %s failed", name.value)
         if readings:
+            self.last_sample_ms = ms
             self._queue(ms, readings)
 
     def _queue(self, ms: int, readings: list[Reading]) -> None:
