@@ -34,7 +34,9 @@ def simulate(
     upload_hours: Annotated[
         float, typer.Option(min=0.01, help="Simulated hours between a device's uploads.")
     ] = 6.0,
-    connections: Annotated[int, typer.Option(min=1, max=256, help="MQTT sessions at once.")] = 8,
+    connections: Annotated[
+        int, typer.Option(min=1, max=256, help="MQTT sessions at once (threads).")
+    ] = 2,
 ) -> None:
     """Simulate a fleet with physics, injected faults and look-alike non-faults."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

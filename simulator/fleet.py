@@ -53,6 +53,19 @@ BASE_CRASHES_PER_APP_DAY = 1 / 120
 KERNEL_PANIC_SIGNATURE = "panic Fatal exception in interrupt ufshcd_intr"
 
 
+@dataclass(frozen=True)
+class _Gauges:
+    """One step's readings that are not fleet state, one array element per device."""
+
+    cpu_temp: np.ndarray
+    throttled: np.ndarray
+    load: np.ndarray
+    charging: np.ndarray
+    voltage: np.ndarray
+    current: np.ndarray
+    battery_temp: np.ndarray
+
+
 @dataclass
 class Tick:
     """What one step produced: samples by device index, and (device, event) pairs."""
@@ -227,31 +240,73 @@ class Fleet:
         worn = writes * 3 / endurance * 100 + eol * 8.0 * dt_h / 24
         self.wear = np.minimum(self.wear + worn, 100.0)
 
+        gauges = _Gauges(cpu_temp, throttled, load, charging, voltage, current, battery_temp)
+        return Tick(t_ms, self._samples(t_ms, gauges), self._events(t_ms, dt_h))
+
+    def _samples(self, t_ms: int, g: _Gauges) -> list[Sample]:
+        """One Sample per device, rounded as a device reports; columns are converted to
+        Python values with numpy in one go, which keeps this loop cheap."""
+        wear = self.wear
+        common = zip(
+            np.round(g.cpu_temp, 1).tolist(),
+            g.throttled.tolist(),
+            np.round(g.load, 1).tolist(),
+            self.total.astype(np.int64).tolist(),
+            (self.total - self.used).astype(np.int64).tolist(),
+            np.minimum(100.0, np.ceil(wear / 10) * 10).tolist(),
+            np.select([wear >= 90, wear >= 80], [3, 2], 1).tolist(),
+            strict=True,
+        )
+        battery = zip(
+            np.round(self.charge, 1).tolist(),
+            g.charging.tolist(),
+            np.round(g.voltage, 3).tolist(),
+            np.round(g.current, 3).tolist(),
+            np.round(g.battery_temp, 1).tolist(),
+            np.round(self.design_wh * self.health, 2).tolist(),
+            self.design_wh.tolist(),
+            self.cycles.astype(np.int64).tolist(),
+            strict=True,
+        )
         samples = []
-        for i in range(n):
-            values: dict[str, object] = {
-                "ts": t_ms,
-                "cpu_temp_c": round(float(cpu_temp[i]), 1),
-                "thermal_throttled": bool(throttled[i]),
-                "cpu_load_pct": round(float(load[i]), 1),
-                "storage_total_bytes": int(self.total[i]),
-                "storage_free_bytes": int(self.total[i] - self.used[i]),
-                "flash_wear_pct": float(min(100.0, math.ceil(self.wear[i] / 10) * 10)),
-                "flash_pre_eol": 3 if self.wear[i] >= 90 else 2 if self.wear[i] >= 80 else 1,
-            }
-            if self.has_battery[i]:
-                values |= {
-                    "battery_pct": round(float(self.charge[i]), 1),
-                    "battery_charging": bool(charging[i]),
-                    "battery_voltage_v": round(float(voltage[i]), 3),
-                    "battery_current_a": round(float(current[i]), 3),
-                    "battery_temp_c": round(float(battery_temp[i]), 1),
-                    "battery_full_wh": round(float(self.design_wh[i] * self.health[i]), 2),
-                    "battery_design_wh": float(self.design_wh[i]),
-                    "battery_cycles": int(self.cycles[i]),
-                }
-            samples.append(Sample(**values))  # type: ignore[arg-type]
-        return Tick(t_ms, samples, self._events(t_ms, dt_h))
+        for has_battery, (cpu, thr, load, total, free, flash, eol), bat in zip(
+            self.has_battery.tolist(), common, battery, strict=True
+        ):
+            if has_battery:
+                samples.append(
+                    Sample(
+                        ts=t_ms,
+                        battery_pct=bat[0],
+                        battery_charging=bat[1],
+                        battery_voltage_v=bat[2],
+                        battery_current_a=bat[3],
+                        battery_temp_c=bat[4],
+                        battery_full_wh=bat[5],
+                        battery_design_wh=bat[6],
+                        battery_cycles=bat[7],
+                        cpu_temp_c=cpu,
+                        thermal_throttled=thr,
+                        cpu_load_pct=load,
+                        storage_total_bytes=total,
+                        storage_free_bytes=free,
+                        flash_wear_pct=flash,
+                        flash_pre_eol=eol,
+                    )
+                )
+            else:
+                samples.append(
+                    Sample(
+                        ts=t_ms,
+                        cpu_temp_c=cpu,
+                        thermal_throttled=thr,
+                        cpu_load_pct=load,
+                        storage_total_bytes=total,
+                        storage_free_bytes=free,
+                        flash_wear_pct=flash,
+                        flash_pre_eol=eol,
+                    )
+                )
+        return samples
 
     def _events(self, t_ms: int, dt_h: float) -> list[tuple[int, Event]]:
         rng = self.rng

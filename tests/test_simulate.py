@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -45,6 +46,23 @@ def test_every_device_introduces_itself_and_numbers_its_batches() -> None:
         channels = [c.value for c, _, _ in device_uploads[0].messages]
         assert channels[:2] == ["status", "consent"]
     assert sum(u.samples for u in sent) == 8 * 96
+
+
+def test_speed_paces_simulated_time_against_the_wall_clock() -> None:
+    """At --speed X a simulated day takes 86,400 / X wall seconds, progress follows it."""
+    plan = Plan(devices=2, days=0.25, seed=1, upload_hours=1, speed=6 * 3600 / 1.5)
+    fleet = Fleet(2, seed=1, start_ms=start_of(plan, NOW), days=plan.days)
+    seen: list[tuple[float, int]] = []
+    outcome = simulate(
+        plan,
+        fleet,
+        dict.fromkeys(fleet.ids, "pw"),
+        lambda _upload: None,
+        lambda _step, _samples, sim_ms: seen.append((time.perf_counter(), sim_ms)),
+    )
+    assert outcome.wall_s >= 1.5 * 0.95, "six simulated hours took 1.5 s of wall time"
+    (wall0, sim0), (wall1, sim1) = seen[0], seen[-1]
+    assert (wall1 - wall0) >= (sim1 - sim0) / 1000 / plan.speed * 0.95
 
 
 @pytest.mark.integration
