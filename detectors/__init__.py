@@ -1,0 +1,1 @@
+"""Streaming detectors: per-device river models and fault rules, turning telemetry into findings."""
