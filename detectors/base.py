@@ -9,10 +9,17 @@ only when it was not flagged, so an anomaly never becomes the model's new normal
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from river import anomaly
 from river import base as river_base
+
+from detectors.block import Block
+
+if TYPE_CHECKING:
+    from detectors.findings import Assessment, Context
 
 Features = dict[str, Any]
 
@@ -35,3 +42,40 @@ class Guarded(anomaly.ThresholdFilter):
         if not self.classify(score):
             self.anomaly_detector.learn_one(x)
         return score
+
+
+class Rule(Detector):
+    """A per-device detector for one or more fault kinds, fed a block at a time.
+
+    `score_block` scores every sample of a block against what the rule has learned so
+    far (without changing it); `learn_block` learns from the samples `mask` selects;
+    `process_block` does both, learning only from samples it did not flag. `assess`
+    says, at data time `now`, how strongly each of its fault kinds holds. `learn_one`
+    and `score_one` are the same on a one-sample block, for river's API.
+    """
+
+    kinds: ClassVar[tuple[str, ...]]
+    needs: ClassVar[tuple[str, ...]] = ()
+    """Metrics the device must report for the rule to run."""
+    flag_at: ClassVar[float] = 0.9
+
+    @abc.abstractmethod
+    def score_block(self, block: Block) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def learn_block(self, block: Block, mask: np.ndarray) -> None: ...
+
+    @abc.abstractmethod
+    def assess(self, now: float, context: Context) -> list[Assessment]: ...
+
+    def process_block(self, block: Block) -> np.ndarray:
+        scores = self.score_block(block)
+        self.learn_block(block, scores < self.flag_at)
+        return scores
+
+    def learn_one(self, x: Features) -> None:
+        block = Block.one(x)
+        self.learn_block(block, np.ones(1, dtype=bool))
+
+    def score_one(self, x: Features) -> float:
+        return float(self.score_block(Block.one(x))[0])

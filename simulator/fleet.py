@@ -73,6 +73,8 @@ class Tick:
     t_ms: int
     samples: list[Sample]
     events: list[tuple[int, Event]] = field(default_factory=list)
+    readings: dict[str, np.ndarray] = field(default_factory=dict)
+    """The same samples as columns (metric -> one element per device, NaN if absent)."""
 
 
 class Fleet:
@@ -241,31 +243,54 @@ class Fleet:
         self.wear = np.minimum(self.wear + worn, 100.0)
 
         gauges = _Gauges(cpu_temp, throttled, load, charging, voltage, current, battery_temp)
-        return Tick(t_ms, self._samples(t_ms, gauges), self._events(t_ms, dt_h))
+        readings = self._readings(gauges)
+        return Tick(t_ms, self._samples(t_ms, readings), self._events(t_ms, dt_h), readings)
 
-    def _samples(self, t_ms: int, g: _Gauges) -> list[Sample]:
-        """One Sample per device, rounded as a device reports; columns are converted to
-        Python values with numpy in one go, which keeps this loop cheap."""
+    def _readings(self, g: _Gauges) -> dict[str, np.ndarray]:
+        """Each metric as the devices report it (rounded), one element per device; NaN
+        where a device lacks the sensor."""
         wear = self.wear
+        battery = np.where(self.has_battery, 1.0, np.nan)
+        return {
+            "battery_pct": np.round(self.charge, 1) * battery,
+            "battery_charging": g.charging * battery,
+            "battery_voltage_v": np.round(g.voltage, 3) * battery,
+            "battery_current_a": np.round(g.current, 3) * battery,
+            "battery_temp_c": np.round(g.battery_temp, 1) * battery,
+            "battery_full_wh": np.round(self.design_wh * self.health, 2) * battery,
+            "battery_design_wh": self.design_wh * battery,
+            "battery_cycles": np.floor(self.cycles) * battery,
+            "cpu_temp_c": np.round(g.cpu_temp, 1),
+            "thermal_throttled": g.throttled.astype(np.float64),
+            "cpu_load_pct": np.round(g.load, 1),
+            "storage_total_bytes": np.floor(self.total),
+            "storage_free_bytes": np.floor(self.total - self.used),
+            "flash_wear_pct": np.minimum(100.0, np.ceil(wear / 10) * 10),
+            "flash_pre_eol": np.select([wear >= 90, wear >= 80], [3.0, 2.0], 1.0),
+        }
+
+    def _samples(self, t_ms: int, r: dict[str, np.ndarray]) -> list[Sample]:
+        """One Sample per device from the readings; columns are converted to Python
+        values with numpy in one go, which keeps this loop cheap."""
         common = zip(
-            np.round(g.cpu_temp, 1).tolist(),
-            g.throttled.tolist(),
-            np.round(g.load, 1).tolist(),
-            self.total.astype(np.int64).tolist(),
-            (self.total - self.used).astype(np.int64).tolist(),
-            np.minimum(100.0, np.ceil(wear / 10) * 10).tolist(),
-            np.select([wear >= 90, wear >= 80], [3, 2], 1).tolist(),
+            r["cpu_temp_c"].tolist(),
+            _flags(r["thermal_throttled"]),
+            r["cpu_load_pct"].tolist(),
+            r["storage_total_bytes"].astype(np.int64).tolist(),
+            r["storage_free_bytes"].astype(np.int64).tolist(),
+            r["flash_wear_pct"].tolist(),
+            r["flash_pre_eol"].astype(np.int64).tolist(),
             strict=True,
         )
         battery = zip(
-            np.round(self.charge, 1).tolist(),
-            g.charging.tolist(),
-            np.round(g.voltage, 3).tolist(),
-            np.round(g.current, 3).tolist(),
-            np.round(g.battery_temp, 1).tolist(),
-            np.round(self.design_wh * self.health, 2).tolist(),
-            self.design_wh.tolist(),
-            self.cycles.astype(np.int64).tolist(),
+            r["battery_pct"].tolist(),
+            _flags(np.nan_to_num(r["battery_charging"])),
+            r["battery_voltage_v"].tolist(),
+            r["battery_current_a"].tolist(),
+            r["battery_temp_c"].tolist(),
+            r["battery_full_wh"].tolist(),
+            r["battery_design_wh"].tolist(),
+            np.nan_to_num(r["battery_cycles"]).astype(np.int64).tolist(),
             strict=True,
         )
         samples = []
@@ -401,6 +426,11 @@ class Fleet:
                 for w in self.windows
             ],
         }
+
+
+def _flags(values: np.ndarray) -> list[bool]:
+    """Booleans from a 0/1 array, as Python values."""
+    return (values > 0.5).tolist()
 
 
 def day_ms(days: float) -> int:

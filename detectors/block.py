@@ -1,0 +1,111 @@
+"""A block of one device's telemetry: columns of numpy arrays, in time order.
+
+Detectors see telemetry a block at a time (a batch as the device uploaded it, or the
+rows of one device in a feed poll), so that their arithmetic runs over arrays rather
+than one Python call per sample. A metric the device lacks is all NaN; booleans are
+0.0 / 1.0. Timestamps are seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from devicecare.contracts import SAMPLE_METRICS, Event, Sample
+
+METRICS: tuple[str, ...] = SAMPLE_METRICS
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    ts: float
+    kind: str
+    process: str | None = None
+    signature: str | None = None
+    app_version: str | None = None
+
+
+@dataclass
+class Block:
+    ts: np.ndarray
+    cols: dict[str, np.ndarray]
+    events: list[EventRow] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def col(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def has(self, name: str) -> bool:
+        """True when the device reported this metric at least once in the block."""
+        values = self.cols.get(name)
+        return values is not None and bool(np.isfinite(values).any())
+
+    def after(self, t: float) -> Block:
+        """The samples later than `t` (late and repeated ones are dropped), all events
+        later than `t` as well."""
+        keep = self.ts > t
+        if keep.all():
+            return Block(self.ts, self.cols, [e for e in self.events if e.ts > t])
+        return Block(
+            self.ts[keep],
+            {k: v[keep] for k, v in self.cols.items()},
+            [e for e in self.events if e.ts > t],
+        )
+
+    @classmethod
+    def one(cls, x: dict[str, object]) -> Block:
+        """One sample given as a dict of metric values with its `ts` in seconds."""
+        ts = float(x["ts"])  # type: ignore[arg-type]
+        return cls.from_columns([ts], {m: [x.get(m)] for m in METRICS})
+
+    @classmethod
+    def empty(cls) -> Block:
+        return cls(np.empty(0), {m: np.empty(0) for m in METRICS})
+
+    @classmethod
+    def from_columns(
+        cls, ts: Sequence[float] | np.ndarray, columns: dict[str, Sequence[object] | np.ndarray]
+    ) -> Block:
+        """From column sequences (None for missing); rows are put in time order and a
+        repeated timestamp keeps its first row."""
+        stamps = np.asarray(ts, dtype=np.float64)
+        cols = {
+            m: _floats(columns[m]) if m in columns else np.full(len(stamps), np.nan)
+            for m in METRICS
+        }
+        order = np.argsort(stamps, kind="stable")
+        if len(stamps) and (np.any(order != np.arange(len(stamps))) or _repeats(stamps)):
+            stamps = stamps[order]
+            unique = np.concatenate(([True], np.diff(stamps) > 0))
+            stamps = stamps[unique]
+            cols = {k: v[order][unique] for k, v in cols.items()}
+        return cls(stamps, cols)
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[Sample], events: Iterable[Event] = ()) -> Block:
+        """From wire-contract samples and events (the simulator and tests use this)."""
+        ts = [s.ts / 1000 for s in samples]
+        columns = {m: [getattr(s, m) for s in samples] for m in METRICS}
+        block = cls.from_columns(ts, columns)
+        block.events = sorted(
+            (
+                EventRow(e.ts / 1000, e.kind.value, e.process, e.signature, e.app_version)
+                for e in events
+            ),
+            key=lambda e: e.ts,
+        )
+        return block
+
+
+def _floats(values: Sequence[object] | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return values.astype(np.float64, copy=False)
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)  # type: ignore[arg-type]
+
+
+def _repeats(stamps: np.ndarray) -> bool:
+    return bool(len(stamps) > 1 and np.any(np.diff(stamps) <= 0))

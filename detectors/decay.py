@@ -1,0 +1,127 @@
+"""Statistics that forget with time, updated a block of samples at a time.
+
+Every sample's weight decays as exp(-age / tau) with its age in seconds, so irregular
+sampling, gaps and late uploads weigh samples by when they were taken, not by how many
+arrived. A block updates the sums in closed form (a few numpy operations, whatever
+its length), which keeps per-device detection cheap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _weights(ts: np.ndarray, now: float, tau: float) -> np.ndarray:
+    return np.exp((ts - now) / tau)
+
+
+class DecayedMean:
+    """Exponentially time-weighted mean and variance of a signal."""
+
+    __slots__ = ("s0", "s1", "s2", "t", "tau")
+
+    def __init__(self, tau: float) -> None:
+        self.tau = tau
+        self.t = math.nan
+        self.s0 = self.s1 = self.s2 = 0.0
+
+    def __getstate__(self) -> tuple[float, ...]:
+        return (self.tau, self.t, self.s0, self.s1, self.s2)
+
+    def __setstate__(self, state: tuple[float, ...]) -> None:
+        self.tau, self.t, self.s0, self.s1, self.s2 = state
+
+    def update(self, ts: np.ndarray, x: np.ndarray) -> None:
+        """Add samples (NaN values are skipped); `ts` ascending, after earlier updates."""
+        ok = np.isfinite(x)
+        if not ok.any():
+            return
+        ts, x = ts[ok], x[ok]
+        now = float(ts[-1])
+        keep = 1.0 if math.isnan(self.t) else math.exp((self.t - now) / self.tau)
+        w = _weights(ts, now, self.tau)
+        self.s0 = self.s0 * keep + float(w.sum())
+        self.s1 = self.s1 * keep + float(w @ x)
+        self.s2 = self.s2 * keep + float(w @ (x * x))
+        self.t = now
+
+    def add(self, t: float, x: float, weight: float = 1.0) -> None:
+        """Add one sample."""
+        keep = 1.0 if math.isnan(self.t) else math.exp(min(0.0, self.t - t) / self.tau)
+        self.s0 = self.s0 * keep + weight
+        self.s1 = self.s1 * keep + weight * x
+        self.s2 = self.s2 * keep + weight * x * x
+        self.t = max(t, self.t) if not math.isnan(self.t) else t
+
+    def weight_at(self, now: float) -> float:
+        """The samples' total weight as of `now` (how much evidence there is)."""
+        if math.isnan(self.t):
+            return 0.0
+        return self.s0 * math.exp(min(0.0, self.t - now) / self.tau)
+
+    @property
+    def mean(self) -> float:
+        return self.s1 / self.s0 if self.s0 > 0 else math.nan
+
+    @property
+    def var(self) -> float:
+        if self.s0 <= 0:
+            return math.nan
+        m = self.s1 / self.s0
+        return max(self.s2 / self.s0 - m * m, 0.0)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var)
+
+
+class DecayedRegression:
+    """Time-weighted least squares y ~ X beta (X includes the intercept column)."""
+
+    __slots__ = ("t", "tau", "xtx", "xty")
+
+    def __init__(self, tau: float, features: int) -> None:
+        self.tau = tau
+        self.t = math.nan
+        self.xtx = np.zeros((features, features))
+        self.xty = np.zeros(features)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.tau, self.t, self.xtx, self.xty)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        tau, t, xtx, xty = state
+        self.tau, self.t = float(tau), float(t)  # type: ignore[arg-type]
+        self.xtx = np.asarray(xtx, dtype=np.float64)
+        self.xty = np.asarray(xty, dtype=np.float64)
+
+    def update(self, ts: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        """Add rows of `x` (n x features) and `y`; rows with NaN are skipped."""
+        ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
+        if not ok.any():
+            return
+        ts, x, y = ts[ok], x[ok], y[ok]
+        now = float(ts[-1])
+        keep = 1.0 if math.isnan(self.t) else math.exp((self.t - now) / self.tau)
+        w = _weights(ts, now, self.tau)
+        xw = x * w[:, None]
+        self.xtx = self.xtx * keep + xw.T @ x
+        self.xty = self.xty * keep + xw.T @ y
+        self.t = now
+
+    @property
+    def weight(self) -> float:
+        return float(self.xtx[0, 0])
+
+    def coef(self, ridge: float = 1e-3) -> np.ndarray | None:
+        """The fitted coefficients, or None before there is enough to fit."""
+        if self.xtx[0, 0] <= 0:
+            return None
+        reg = np.eye(len(self.xty)) * ridge
+        reg[0, 0] = 0.0
+        try:
+            return np.linalg.solve(self.xtx + reg, self.xty)
+        except np.linalg.LinAlgError:
+            return None

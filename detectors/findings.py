@@ -1,0 +1,192 @@
+"""Findings: one open finding per device and fault kind, opened, updated and resolved
+with hysteresis from the rules' assessments.
+
+A rule's assessment carries a `level`: at 1 or more its fault condition holds, under
+`CLEAR_LEVEL` it is clear. A finding opens when the level reaches 1 after the device's
+warm-up, is updated as severity or confidence grow, and resolves only after the level
+stayed under `CLEAR_LEVEL` for `clear_s` of data time, so a condition that flickers
+around its threshold does not open and close findings. Times are data times (the
+samples' own timestamps, in seconds), so a replay finds what the live path found.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from devicecare.contracts import Severity
+
+CLEAR_LEVEL = 0.5
+ONSET_LEVEL = 0.3
+"""The level at which an excursion is taken to have begun (the finding's onset)."""
+UPDATE_EVERY_S = 6 * 3600.0
+SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+def confidence(level: float) -> float:
+    """How sure a level makes us: 0.5 at the threshold, towards 1 as it grows."""
+    return float(min(0.99, max(0.0, 1.0 - 0.5 / level))) if level > 0 else 0.0
+
+
+def rounded(value: float | None, digits: int = 3) -> float | None:
+    """A figure for the evidence: rounded, None when unknown."""
+    return None if value is None or math.isnan(value) else round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a finding says: how bad, how sure, why (for the customer) and the evidence."""
+
+    severity: Severity
+    confidence: float
+    reason: str
+    evidence: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """How strongly a fault kind holds now. The explanation is made only when a finding
+    opens or changes, so assessing every block stays cheap."""
+
+    kind: str
+    level: float
+    detector: str
+    explain: Callable[[], Explanation]
+
+
+def quiet(kind: str, detector: str) -> Assessment:
+    """An assessment of a fault kind that does not hold."""
+    return Assessment(kind, 0.0, detector, lambda: Explanation(Severity.INFO, 0.0, ""))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may know about its device beyond its telemetry."""
+
+    device_id: str
+    model: str | None = None
+    os_version: str | None = None
+    percentile: Callable[[str, float], float | None] = lambda _metric, _value: None
+    """Where a value of a metric stands among the device's cohort (0-100), if known."""
+    cohort_median: Callable[[str], float | None] = lambda _metric: None
+
+    @property
+    def noun(self) -> str:
+        """How a customer calls the device."""
+        model = (self.model or "").lower()
+        if any(w in model for w in ("thinkpad", "laptop", "book")):
+            return "laptop"
+        if "tab" in model:
+            return "tablet"
+        if any(w in model for w in ("pi", "gateway")):
+            return "device"
+        return "phone"
+
+    @property
+    def peers(self) -> str:
+        return f"{self.model} {self.noun}s" if self.model else f"{self.noun}s like yours"
+
+
+@dataclass(frozen=True)
+class Finding:
+    device_id: str
+    kind: str
+    status: str
+    severity: Severity
+    confidence: float
+    onset_at: float | None
+    detected_at: float
+    updated_at: float
+    detector: str
+    reason: str
+    evidence: dict[str, object]
+    resolved_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What happened to a finding: `opened`, `updated` or `resolved`."""
+
+    what: str
+    finding: Finding
+
+
+class Tracker:
+    """The finding life cycle of one device and fault kind."""
+
+    __slots__ = ("clear_s", "clear_since", "open", "reported_at", "rising_since")
+
+    def __init__(self, clear_s: float = 24 * 3600.0) -> None:
+        self.clear_s = clear_s
+        self.open: Finding | None = None
+        self.rising_since = math.nan
+        self.clear_since = math.nan
+        self.reported_at = math.nan
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.clear_s, self.open, self.rising_since, self.clear_since, self.reported_at)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (self.clear_s, self.open, self.rising_since, self.clear_since, self.reported_at) = state  # type: ignore[assignment]
+
+    def observe(
+        self, device_id: str, now: float, a: Assessment, *, may_open: bool
+    ) -> Change | None:
+        if a.level >= ONSET_LEVEL:
+            if math.isnan(self.rising_since):
+                self.rising_since = now
+        elif a.level < ONSET_LEVEL / 2 and self.open is None:
+            self.rising_since = math.nan
+        if self.open is None:
+            if a.level >= 1.0 and may_open:
+                why = a.explain()
+                self.open = Finding(
+                    device_id=device_id,
+                    kind=a.kind,
+                    status="open",
+                    severity=why.severity,
+                    confidence=round(why.confidence, 3),
+                    onset_at=None if math.isnan(self.rising_since) else self.rising_since,
+                    detected_at=now,
+                    updated_at=now,
+                    detector=a.detector,
+                    reason=why.reason,
+                    evidence=why.evidence,
+                )
+                self.clear_since = math.nan
+                self.reported_at = now
+                return Change("opened", self.open)
+            return None
+        return self._follow(now, a)
+
+    def _follow(self, now: float, a: Assessment) -> Change | None:
+        assert self.open is not None
+        if a.level < CLEAR_LEVEL:
+            if math.isnan(self.clear_since):
+                self.clear_since = now
+            if now - self.clear_since >= self.clear_s:
+                done = replace(self.open, status="resolved", updated_at=now, resolved_at=now)
+                self.open = None
+                self.rising_since = math.nan
+                self.clear_since = math.nan
+                return Change("resolved", done)
+            return None
+        self.clear_since = math.nan
+        if a.level < 1.0:
+            return None
+        why = a.explain()
+        worse = SEVERITY_RANK[why.severity] > SEVERITY_RANK[self.open.severity]
+        due = now - self.reported_at >= UPDATE_EVERY_S
+        if not (worse or due):
+            return None
+        self.open = replace(
+            self.open,
+            severity=why.severity if worse else self.open.severity,
+            confidence=round(max(self.open.confidence, why.confidence), 3),
+            updated_at=now,
+            reason=why.reason,
+            evidence=why.evidence,
+        )
+        self.reported_at = now
+        return Change("updated", self.open)
