@@ -8,6 +8,7 @@ than one Python call per sample. A metric the device lacks is all NaN; booleans 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -55,6 +56,22 @@ class Block:
             {k: v[keep] for k, v in self.cols.items()},
             [e for e in self.events if e.ts > t],
         )
+
+    def split(self, seconds: float) -> list[Block]:
+        """Consecutive parts spanning at most `seconds` each; events go with the part
+        whose time range holds them (earlier ones with the first, later with the last)."""
+        bins = np.floor((self.ts - self.ts[0]) / seconds).astype(np.int64)
+        starts = np.flatnonzero(np.concatenate(([True], np.diff(bins) > 0)))
+        ends = np.concatenate((starts[1:], [len(self.ts)]))
+        parts = [
+            Block(self.ts[a:b], {k: v[a:b] for k, v in self.cols.items()})
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
+        firsts = [float(self.ts[a]) for a in starts.tolist()]
+        for event in self.events:
+            index = max(0, bisect.bisect_right(firsts, event.ts) - 1)
+            parts[index].events.append(event)
+        return parts
 
     @classmethod
     def one(cls, x: dict[str, object]) -> Block:

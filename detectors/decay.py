@@ -80,13 +80,14 @@ class DecayedMean:
 class DecayedRegression:
     """Time-weighted least squares y ~ X beta (X includes the intercept column)."""
 
-    __slots__ = ("t", "tau", "xtx", "xty")
+    __slots__ = ("fitted", "t", "tau", "xtx", "xty")
 
     def __init__(self, tau: float, features: int) -> None:
         self.tau = tau
         self.t = math.nan
         self.xtx = np.zeros((features, features))
         self.xty = np.zeros(features)
+        self.fitted: dict[float, np.ndarray | None] = {}
 
     def __getstate__(self) -> tuple[object, ...]:
         return (self.tau, self.t, self.xtx, self.xty)
@@ -96,6 +97,7 @@ class DecayedRegression:
         self.tau, self.t = float(tau), float(t)  # type: ignore[arg-type]
         self.xtx = np.asarray(xtx, dtype=np.float64)
         self.xty = np.asarray(xty, dtype=np.float64)
+        self.fitted = {}
 
     def update(self, ts: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
         """Add rows of `x` (n x features) and `y`; rows with NaN are skipped."""
@@ -110,18 +112,24 @@ class DecayedRegression:
         self.xtx = self.xtx * keep + xw.T @ x
         self.xty = self.xty * keep + xw.T @ y
         self.t = now
+        self.fitted = {}
 
     @property
     def weight(self) -> float:
         return float(self.xtx[0, 0])
 
     def coef(self, ridge: float = 1e-3) -> np.ndarray | None:
-        """The fitted coefficients, or None before there is enough to fit."""
-        if self.xtx[0, 0] <= 0:
-            return None
-        reg = np.eye(len(self.xty)) * ridge
-        reg[0, 0] = 0.0
-        try:
-            return np.linalg.solve(self.xtx + reg, self.xty)
-        except np.linalg.LinAlgError:
-            return None
+        """The fitted coefficients, or None before there is enough to fit (the fit is
+        kept until the next update)."""
+        if ridge in self.fitted:
+            return self.fitted[ridge]
+        beta = None
+        if self.xtx[0, 0] > 0:
+            reg = np.eye(len(self.xty)) * ridge
+            reg[0, 0] = 0.0
+            try:
+                beta = np.linalg.solve(self.xtx + reg, self.xty)
+            except np.linalg.LinAlgError:
+                beta = None
+        self.fitted[ridge] = beta
+        return beta

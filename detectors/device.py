@@ -41,6 +41,7 @@ class Profile:
     rules: dict[str, dict[str, float]] = field(default_factory=lambda: {n: {} for n in REGISTRY})
     warmup_days: float = 1.0
     clear_hours: float = 24.0
+    assess_hours: float = 24.0
     anomaly: dict[str, float] = field(default_factory=dict)
     anomaly_threshold: float = 0.9
 
@@ -72,6 +73,17 @@ class DeviceState:
     def process(
         self, block: Block, cohorts: Cohorts | None = None, profile: Profile = DEVICE_PROFILE
     ) -> list[Change]:
+        """Process a block; a long one (a backlog) in steps of at most `assess_hours`, so
+        that findings are as timely as when the data arrives as it is taken."""
+        step = profile.assess_hours * 3600
+        if len(block) and block.ts[-1] - block.ts[0] > step:
+            changes = []
+            for part in block.split(step):
+                changes += self._process(part, cohorts, profile)
+            return changes
+        return self._process(block, cohorts, profile)
+
+    def _process(self, block: Block, cohorts: Cohorts | None, profile: Profile) -> list[Change]:
         fresh = block.after(self.last_ts)
         fresh.events = [e for e in block.events if e.ts > self.last_event_ts]
         self.late += len(block) - len(fresh)
@@ -100,6 +112,8 @@ class DeviceState:
                 self.rules[name] = profile.build(name)
 
     def _anomaly(self, block: Block) -> None:
+        if not len(block):
+            return
         hours = hourly_features(block, self.prev)
         for x in hours:
             self.anomaly.process_one(x)

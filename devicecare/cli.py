@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from agent.cli import app as agent_app
+from detectors.cli import app as detect_app
+from detectors.cli import evaluate
 from devicecare import __version__
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
@@ -29,6 +31,8 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(agent_app, name="agent")
 app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
+app.add_typer(detect_app, name="detect")
+app.command(name="eval")(evaluate)
 
 err = Console(stderr=True)
 

@@ -61,6 +61,22 @@ class IngestSettings(BaseModel):
     health_interval_s: float = Field(default=5.0, gt=0)
 
 
+class DetectSettings(BaseModel):
+    """`devicecare detect`: partitions of the device space, leases and checkpoints."""
+
+    partitions: int = Field(
+        default=16, ge=1, le=4096, description="partitions of the device space (hash of id)"
+    )
+    lease_s: float = Field(
+        default=60.0, gt=0, description="a worker that stops renewing loses its partitions"
+    )
+    checkpoint_interval_s: float = Field(default=30.0, gt=0)
+    read_batches: int = Field(
+        default=5000, ge=1, description="batches taken from the feed at most per read"
+    )
+    idle_wait_s: float = Field(default=1.0, gt=0, description="longest wait for new batches")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -83,6 +99,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     stack: StackSettings = StackSettings()
     ingest: IngestSettings = IngestSettings()
+    detect: DetectSettings = DetectSettings()
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:

@@ -26,6 +26,10 @@ from devicecare.contracts import Severity
 
 DAY = 86_400.0
 HOUR = 3600.0
+MIN_CHARGING_LEARNED = 24.0
+"""Charging samples' worth the model must have learned before charging residuals count."""
+MIN_WEIGHT = 8.0
+"""Samples' worth of recent evidence (decayed) needed before a residual mean counts."""
 MAX_STEP_S = 3600.0
 """Consecutive samples further apart than this are not compared."""
 
@@ -46,13 +50,15 @@ class ThermalPaths(Rule):
         *,
         memory_days: float = 7.0,
         recent_hours: float = 8.0,
-        warmup_days: float = 1.0,
+        charging_hours: float = 24.0,
+        warmup_days: float = 2.0,
         swelling_c: float = 2.0,
         charger_c: float = 2.5,
         cooling_c: float = 3.0,
     ) -> None:
         self.memory_days = memory_days
         self.recent_hours = recent_hours
+        self.charging_hours = charging_hours
         self.warmup_days = warmup_days
         self.swelling_c = swelling_c
         self.charger_c = charger_c
@@ -60,8 +66,12 @@ class ThermalPaths(Rule):
         self.model = DecayedRegression(memory_days * DAY, 3)
         self.noise = DecayedMean(memory_days * DAY)
         self.resting = DecayedMean(recent_hours * HOUR)
-        self.charging = DecayedMean(recent_hours * HOUR)
+        self.charging = DecayedMean(charging_hours * HOUR)
         self.first = math.nan
+        self.charge_excess = 0.0
+        self.levels = (0.0, 0.0, 0.0)
+        """Swelling, charger and cooling levels as last seen with enough evidence: one
+        without fresh evidence (no charging lately) keeps its last value."""
         self.frozen = False
 
     @staticmethod
@@ -116,19 +126,32 @@ class ThermalPaths(Rule):
     def assess(self, now: float, context: Context) -> list[Assessment]:
         if not self.warm(now):
             return []
-        rest = self.resting.mean if self.resting.weight_at(now) > 2 else math.nan
-        charge = self.charging.mean if self.charging.weight_at(now) > 1 else math.nan
+        rest = self.resting.mean if self.resting.weight_at(now) >= MIN_WEIGHT else math.nan
+        charge = (
+            self.charging.mean
+            if self.charging.weight_at(now) >= MIN_WEIGHT
+            and self.model.xtx[2, 2] >= MIN_CHARGING_LEARNED
+            else math.nan
+        )
         both = [v for v in (rest, charge) if not math.isnan(v)]
         if not both:
             return []
-        swelling = min(both) / self.swelling_c
-        charger = (
-            0.0
-            if math.isnan(charge)
-            else (charge - max(0.0 if math.isnan(rest) else rest, 0.0)) / self.charger_c
-        )
-        cooling = -float(np.mean(both)) / self.cooling_c
-        self.frozen = max(swelling, charger, cooling) >= 0.5
+        swelling, charger, cooling = self.levels
+        if not math.isnan(rest):
+            swelling = min(both) / self.swelling_c
+            cooling = -float(np.mean(both)) / self.cooling_c
+            if not math.isnan(charge):
+                charger = (
+                    (charge - max(rest, 0.0)) / self.charger_c
+                    if rest < self.swelling_c / 2
+                    else 0.0
+                )
+        self.levels = (swelling, charger, cooling)
+        self.frozen = max(self.levels) >= 0.5
+        if not math.isnan(charge):
+            self.charge_excess = charge
+        warmer = min(both)
+        hotter = self.charge_excess
         noun = context.noun
         evidence = {
             "battery_minus_cpu_residual_c": rounded(rest),
@@ -140,7 +163,7 @@ class ThermalPaths(Rule):
             return Explanation(
                 Severity.CRITICAL if swelling >= 1 else Severity.HIGH,
                 confidence(swelling),
-                f"Your {noun}'s battery runs about {min(both):.0f} °C warmer than it "
+                f"Your {noun}'s battery runs about {warmer:.0f} °C warmer than it "
                 "normally does for the same use, charging or not, while the rest of the "
                 f"{noun} does not: a sign of a swelling battery. Please stop charging it "
                 "overnight and have it checked.",
@@ -151,7 +174,7 @@ class ThermalPaths(Rule):
             return Explanation(
                 Severity.HIGH,
                 confidence(charger),
-                f"Your {noun}'s battery gets about {charge:.0f} °C hotter than usual while "
+                f"Your {noun}'s battery gets about {hotter:.0f} °C hotter than usual while "
                 "charging, and only then: the charger or cable is the likely cause. Try "
                 "another charger and let us check the old one.",
                 evidence,

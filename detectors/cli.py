@@ -1,0 +1,199 @@
+"""`devicecare detect` and `devicecare eval` (implementations imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devicecare.cli_context import settings_of
+
+app = typer.Typer(help="Streaming detectors: live detection, replay and backtests.")
+out = Console()
+
+
+def _partitions(spec: str | None, total: int) -> list[int] | None:
+    """'0-3,8' -> [0, 1, 2, 3, 8]; None: all."""
+    if not spec:
+        return None
+    chosen: set[int] = set()
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            chosen.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise typer.BadParameter(f"{spec!r}: expected numbers and ranges, e.g. 0-3,8") from None
+    if not chosen or min(chosen) < 0 or max(chosen) >= total:
+        raise typer.BadParameter(f"{spec!r}: partitions are 0-{total - 1}")
+    return sorted(chosen)
+
+
+@app.callback(invoke_without_command=True)
+def detect(
+    ctx: typer.Context,
+    partitions: Annotated[
+        str | None,
+        typer.Option(help="Partitions this worker owns, e.g. 0-7 (default: all)."),
+    ] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once everything stored is processed.")
+    ] = False,
+) -> None:
+    """Run a detector worker: findings from the stored telemetry, live (Ctrl-C/SIGTERM)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from detectors.service import DetectService
+    from devicecare.endpoints import database_url
+
+    settings = settings_of(ctx)
+    service = DetectService(
+        database_url(settings),
+        settings.detect,
+        _partitions(partitions, settings.detect.partitions),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    progress = service.run(stop, until_idle=until_idle)
+    out.print(
+        f"processed {progress.batches} batches, {progress.samples} samples; "
+        f"{progress.opened} findings opened"
+    )
+
+
+def _when(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: expected an ISO 8601 date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Series to score: timestamp plus value column(s).")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="With --csv: where to write the scores.")
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help="With --csv: univariate profile (default, hst, ...).")
+    ] = "default",
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="With --csv: value column to score; repeat for several."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Replay this device's stored telemetry instead.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="With --device: from (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="With --device: to (ISO 8601).")] = None,
+) -> None:
+    """Score a CSV series, or replay a device's stored telemetry, with the live code."""
+    if (csv is None) == (device is None):
+        raise typer.BadParameter("give either --csv FILE --out FILE or --device ID")
+    if csv is not None:
+        if out_file is None:
+            raise typer.BadParameter("--csv needs --out FILE")
+        _replay_csv(csv, out_file, profile, column)
+    else:
+        assert device is not None
+        _replay_device(ctx, device, since, until)
+
+
+def _replay_csv(csv: Path, out_file: Path, profile: str, column: list[str] | None) -> None:
+    import time
+
+    from detectors.replay import replay_csv
+
+    started = time.perf_counter()
+    rows = replay_csv(csv, out_file, profile, column)
+    elapsed = time.perf_counter() - started
+    out.print(f"scored {rows} rows with profile {profile} in {elapsed:.2f} s -> {out_file}")
+
+
+def _replay_device(ctx: typer.Context, device: str, since: str | None, until: str | None) -> None:
+    import psycopg
+
+    from detectors.history import replay_device
+    from devicecare.endpoints import database_url
+
+    end = _when(until) if until else datetime.now(UTC)
+    start = _when(since) if since else datetime.fromtimestamp(end.timestamp() - 90 * 86400, UTC)
+    with psycopg.connect(database_url(settings_of(ctx))) as conn:
+        changes, samples = replay_device(conn, device, start, end)
+    table = Table(title=f"{device}: {samples} samples, {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    for name in ("time (UTC)", "change", "fault", "severity", "confidence", "reason"):
+        table.add_column(name, overflow="fold")
+    for change in changes:
+        f = change.finding
+        moment = f.resolved_at if change.what == "resolved" else f.updated_at
+        table.add_row(
+            datetime.fromtimestamp(moment or f.detected_at, UTC).strftime("%Y-%m-%d %H:%M"),
+            change.what,
+            f.kind,
+            f.severity.value,
+            f"{f.confidence:.2f}",
+            f.reason if change.what != "resolved" else "",
+        )
+    out.print(table if changes else f"{device}: no findings in {samples} samples")
+
+
+def evaluate(
+    ctx: typer.Context,
+    truth: Annotated[Path, typer.Option(help="Ground truth from `devicecare simulate --truth`.")],
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
+    ] = None,
+) -> None:
+    """Score the stored findings of a simulated run against its ground truth."""
+    import psycopg
+
+    from detectors.evaluate import Found
+    from detectors.evaluate import evaluate as score
+    from devicecare.endpoints import database_url
+
+    try:
+        doc = json.loads(truth.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"{truth}: {exc}") from exc
+    ids = [d["device_id"] for d in doc["devices"]]
+    with psycopg.connect(database_url(settings_of(ctx))) as conn:
+        rows = conn.execute(
+            "SELECT device_id, fault_kind, (extract(epoch FROM detected_at) * 1000)::bigint"
+            " FROM findings WHERE device_id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+    result = score(doc, [Found(*row) for row in rows])
+    figures = result.as_json()
+    table = Table(title=f"{result.devices} devices, {result.days:.0f} days")
+    for name in ("fault kind", "faults", "found", "recall", "precision", "median lead (days)"):
+        table.add_column(name, justify="right" if name != "fault kind" else "left")
+    for kind, s in sorted(result.kinds.items()):
+        table.add_row(
+            kind,
+            str(s.faults),
+            str(s.found),
+            "-" if s.recall is None else f"{s.recall:.0%}",
+            "-" if s.precision is None else f"{s.precision:.0%}",
+            f"{statistics.median(s.leads_days):.1f}" if s.leads_days else "-",
+        )
+    out.print(table)
+    out.print(
+        f"findings {figures['findings']}, false {figures['false_findings']} "
+        f"({figures['false_per_1000_device_days']} per 1,000 device-days); "
+        f"median lead {figures['median_lead_days']} days; "
+        f"findings during non-faults: {figures['non_fault_findings'] or 'none'}"
+    )
+    if json_file is not None:
+        json_file.write_text(json.dumps(figures, indent=1))
