@@ -9,12 +9,14 @@ import typer
 from rich.console import Console
 
 from agent.cli import app as agent_app
+from api.cli import api
 from devicecare import __version__
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
 from devicecare.stack.cli import app as stack_app
 from ingest.cli import ingest
+from notifier.cli import notify
 from simulator.cli import simulate
 
 app = typer.Typer(
@@ -29,6 +31,8 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(agent_app, name="agent")
 app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
+app.command(name="notify")(notify)
+app.command(name="api")(api)
 
 err = Console(stderr=True)
 
