@@ -59,7 +59,9 @@ def notify(
     when = _when(at)
     if once or when is not None:
         try:
-            out.print(notifier.run_once(when or wall_clock()).summary(), highlight=False)
+            out.print(
+                notifier.run_once(when or wall_clock()).summary(), highlight=False, soft_wrap=True
+            )
         finally:
             notifier.close()
         return

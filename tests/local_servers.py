@@ -15,8 +15,8 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,7 +75,7 @@ def free_port() -> int:
 class _MailHandler:
     fail_first: int
     always_fail: bool
-    messages: list[Message] = field(default_factory=list)
+    messages: list[EmailMessage] = field(default_factory=list)
     tries: int = 0
     starttls_seen: list[bool] = field(default_factory=list)
 
@@ -84,7 +84,7 @@ class _MailHandler:
         self.starttls_seen.append(bool(getattr(session, "ssl", None)))
         if self.always_fail or self.tries <= self.fail_first:
             return "451 4.3.0 Mailbox busy, try again later"
-        self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[attr-defined,arg-type]
         return "250 OK"
 
 
@@ -125,7 +125,7 @@ class SmtpServer:
         self.controller.stop()
 
     @property
-    def messages(self) -> list[Message]:
+    def messages(self) -> list[EmailMessage]:
         return self.handler.messages
 
     @property
