@@ -31,6 +31,7 @@ from notifier.signing import answer_links
 log = logging.getLogger(__name__)
 
 BATCH = 500
+MAX_BATCHES = 100
 RECHECK_HELD = timedelta(hours=1)
 REMINDER_WORD = {"en": "Reminder", "de": "Erinnerung"}
 SENT_SUMMARY = {
@@ -75,10 +76,16 @@ class Deliverer:
     # ------------------------------------------------------------ offers
 
     def deliver_due(self, conn: psycopg.Connection, now: datetime, report: DeliverReport) -> None:
+        """Send (or defer, hold, retry later) every offer that is due, a batch at a time."""
+        for _ in range(MAX_BATCHES):
+            if self._deliver_batch(conn, now, report) < BATCH:
+                break
+
+    def _deliver_batch(self, conn: psycopg.Connection, now: datetime, report: DeliverReport) -> int:
         with conn.cursor(row_factory=dict_row) as cur:
             due = cur.execute(
                 "SELECT * FROM offers WHERE status = 'created' AND next_attempt_at <= %s"
-                " ORDER BY next_attempt_at, created_at LIMIT %s",
+                " ORDER BY next_attempt_at, created_at, finding_id, offer_id LIMIT %s",
                 (now, BATCH),
             ).fetchall()
         people = recipients.load(conn, (o["device_id"] for o in due))
@@ -90,6 +97,7 @@ class Deliverer:
             outgoing = self._outgoing(offer, recipient, "offer")
             outcome = self._try(conn, offer, allowed, outgoing, now=now, report=report)
             self._settle(conn, offer, outcome, now, report)
+        return len(due)
 
     def _allowed_now(
         self,

@@ -304,14 +304,16 @@ def expire(conn: psycopg.Connection, now: datetime) -> list[dict]:
 
 
 def resolve(conn: psycopg.Connection, now: datetime) -> list[dict]:
-    """Offers whose finding resolved (live or accepted ones) become `resolved`."""
+    """Offers whose finding resolved (live or accepted ones) become `resolved`; so do live
+    offers whose finding someone else (support, a detector) declared a false alarm."""
     return close_offers(
         conn,
         now,
         status="resolved",
         where="o.status IN ('created', 'sent', 'delivered', 'viewed', 'accepted')"
         " AND EXISTS (SELECT 1 FROM findings f WHERE f.finding_id = o.finding_id"
-        " AND f.status = 'resolved' AND coalesce(f.resolved_at, f.updated_at) <= %(now)s)",
+        " AND coalesce(f.resolved_at, f.updated_at) <= %(now)s AND (f.status = 'resolved'"
+        " OR (f.status = 'false_alarm' AND o.status <> 'accepted')))",
         summary="The fault behind the offer resolved",
     )
 

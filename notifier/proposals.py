@@ -29,6 +29,7 @@ from notifier.rules import RANK, SEVERITIES, Finding, Proposal, RuleSet
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+MAX_BATCHES = 100
 RECHECK_CONSENT = timedelta(hours=1)
 """How soon a finding held for lack of consent or of a channel is looked at again."""
 
@@ -73,13 +74,21 @@ class Proposer:
         self.channels = channels
 
     def run(self, conn: psycopg.Connection, now: datetime) -> ProposeReport:
+        """Decide on every finding that is due, a batch at a time (a decided finding is
+        not due again in the same pass)."""
         report = ProposeReport()
+        for _ in range(MAX_BATCHES):
+            if self._batch(conn, now, report) < BATCH:
+                break
+        return report
+
+    def _batch(self, conn: psycopg.Connection, now: datetime, report: ProposeReport) -> int:
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
                 _FINDINGS, {"now": now, "sev": list(SEVERITIES), "limit": BATCH}
             ).fetchall()
         if not rows:
-            return report
+            return 0
         people = recipients.load(conn, (r["device_id"] for r in rows))
         survivors: list[Candidate] = []
         pending_per_owner: Counter[str] = Counter()
@@ -119,7 +128,7 @@ class Proposer:
                 if not held:
                     for candidate in candidates:
                         self._create(conn, candidate, now, report)
-        return report
+        return len(rows)
 
     # ------------------------------------------------------------ per finding
 

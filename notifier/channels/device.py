@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -27,6 +28,8 @@ from notifier.channels.base import OfferChannel, Outgoing, SendResult
 log = logging.getLogger(__name__)
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+RECONNECT_PAUSE_S = 5.0
+"""After a failed connection, sends fail at once for this long (no timeout per offer)."""
 
 
 def _ms(value: object) -> int:
@@ -61,6 +64,7 @@ class DeviceChannel(OfferChannel):
         self.connected = threading.Event()
         self.acks: dict[int, ReasonCode] = {}
         self.acked = threading.Condition()
+        self.down_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeviceChannel | None:
@@ -104,11 +108,14 @@ class DeviceChannel(OfferChannel):
 
     def send(self, offer: Outgoing) -> SendResult:
         target = topics.topic(offer.recipient.device_id, Channel.OFFERS)
+        if time.monotonic() < self.down_until:
+            return SendResult(False, "broker unreachable (recently failed)")
         try:
             client = self._connect()
             info = client.publish(target, encode(offer_message(offer)), qos=1)
         except (OSError, ConnectionError, ValueError) as exc:
             self.close()
+            self.down_until = time.monotonic() + RECONNECT_PAUSE_S
             return SendResult(False, f"broker unreachable: {exc}")
         with self.acked:
             if not self.acked.wait_for(lambda: info.mid in self.acks, self.timeout_s):
