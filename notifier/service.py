@@ -55,6 +55,27 @@ class PassReport:
     proposals: ProposeReport = field(default_factory=ProposeReport)
     delivery: DeliverReport = field(default_factory=DeliverReport)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing happened in this pass."""
+        p, d = self.proposals, self.delivery
+        return not (
+            self.answers
+            or self.resolved
+            or self.expired
+            or self.delivered
+            or p.created
+            or p.superseded
+            or p.suppressed
+            or p.alerts
+            or d.sent
+            or d.deferred
+            or d.held
+            or d.failed_attempts
+            or d.undeliverable
+            or d.reminders
+        )
+
     def summary(self) -> str:
         if self.skipped:
             return f"{self.at:%Y-%m-%d %H:%M:%S%z}: skipped (another notifier holds the lock)"
@@ -143,7 +164,7 @@ class Notifier:
                     listener = psycopg.connect(self.url, autocommit=True)
                     listener.execute(f"LISTEN {LISTEN_CHANNEL}")
                 report = self.run_once(clock())
-                log.info("%s", report.summary())
+                log.log(logging.DEBUG if report.idle else logging.INFO, "%s", report.summary())
                 backoff = 1.0
                 self._wait(listener, stop)
             except psycopg.OperationalError as exc:

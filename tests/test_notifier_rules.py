@@ -1,12 +1,8 @@
 """Offer rules, their guards and languages, quiet hours and link tokens (fast, pure), plus
-a rules-file override and the `devicecare notify` command against the real stack."""
+a rules-file override against the real database."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -14,7 +10,6 @@ import psycopg
 import pytest
 
 from devicecare.config import Settings
-from devicecare.endpoints import database_url
 from devicecare.errors import NotifierError
 from notifier.quiet import QuietHours, zone
 from notifier.rules import SEVERITIES, Finding, load_rules, parse_rules
@@ -202,38 +197,3 @@ def test_a_rules_file_named_in_the_settings_replaces_the_defaults(
     assert offer["title"] == "Wir holen Ihr Galaxy Tab ab"
     assert offer["body"] == "Ihr Akku lässt nach. Ein Kurier holt es morgen kostenlos ab."
     assert receiver.received[0]["offer"]["kind"] == "courier_pickup"
-
-
-@pytest.mark.integration
-def test_notify_command_does_one_pass_at_a_given_time_and_prints_counts(
-    stack: Settings, db_url: str, db: psycopg.Connection
-) -> None:
-    add_owner(db, "no-agent-yet")
-    add_finding(db, "no-agent-yet", "storage_runaway")
-    env = os.environ | {
-        "DEVICECARE_STATE_DIR": str(stack.state_dir),
-        "DEVICECARE_DATABASE_URL": db_url,
-        "DEVICECARE_NOTIFIER__CHANNELS": '["device"]',
-        "DEVICECARE_NOTIFIER__LINK_SECRET": "cli-secret",
-    }
-    assert database_url(stack) != db_url
-
-    def run(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "devicecare", "notify", *args],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-            timeout=60,
-        ).stdout
-
-    out = " ".join(run("--at", "2025-03-03T12:00:00+00:00").split())
-    # nobody subscribed on the device's offers topic: not sent, retried later
-    assert "1 offers created, 0 sent" in out and "1 failed attempts" in out
-    counts = json.loads(run("--stats"))
-    assert counts["offers_created"] == 1 and counts["attempts"] == {
-        "device": {"ok": 0, "failed": 1}
-    }
-    detail = db.execute("SELECT detail FROM offer_attempts").fetchone()[0]
-    assert "no agent subscribed" in detail
