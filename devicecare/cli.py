@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from agent.cli import app as agent_app
+from api.cli import api
 from detectors.cli import app as detect_app
 from detectors.cli import evaluate
 from devicecare import __version__
@@ -17,6 +18,7 @@ from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
 from devicecare.stack.cli import app as stack_app
 from ingest.cli import ingest
+from notifier.cli import notify
 from simulator.cli import simulate
 
 app = typer.Typer(
@@ -33,6 +35,8 @@ app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
 app.command(name="eval")(evaluate)
+app.command(name="notify")(notify)
+app.command(name="api")(api)
 
 err = Console(stderr=True)
 

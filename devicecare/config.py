@@ -6,10 +6,20 @@ program there with a message naming the variable.
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyUrl, BaseModel, Field, UrlConstraints, ValidationError
+from pydantic import (
+    AnyHttpUrl,
+    AnyUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    UrlConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devicecare.errors import ConfigError
@@ -77,6 +87,86 @@ class DetectSettings(BaseModel):
     idle_wait_s: float = Field(default=1.0, gt=0, description="longest wait for new batches")
 
 
+NotifierChannel = Literal["device", "email", "webhook"]
+OfferSeverity = Literal["info", "low", "medium", "high", "critical"]
+
+
+class NotifierSettings(BaseModel):
+    """`devicecare notify`: rules file, policies, channels and the answer links.
+
+    Durations are in the notifier's (injectable) clock; see docs/notifier.md.
+    """
+
+    rules_file: Path | None = Field(
+        default=None, description="offer rules (TOML); default: notifier/rules.toml"
+    )
+    poll_interval_s: float = Field(
+        default=30.0, gt=0, description="longest wait between passes; findings wake it sooner"
+    )
+    channels: list[NotifierChannel] = Field(
+        default=["device", "email", "webhook"],
+        min_length=1,
+        description="channels in order of preference; the next allowed one is the fallback",
+    )
+    quiet_hours_start: time = time(22, 0)
+    quiet_hours_end: time = time(8, 0)
+    quiet_hours_exempt: list[OfferSeverity] = Field(
+        default=["critical"], description="severities sent during quiet hours (safety)"
+    )
+    default_timezone: str = Field(default="UTC", description="for devices without an owner")
+    cooldown_days: float = Field(
+        default=30.0, ge=0, description="after a dismissal: no offer for the fault unless worse"
+    )
+    cap_offers: int = Field(default=3, ge=1, description="offers per customer in cap_window_days")
+    cap_window_days: float = Field(default=7.0, gt=0)
+    cap_exempt: list[OfferSeverity] = Field(default=["critical"])
+    storm_window_min: float = Field(default=60.0, gt=0)
+    storm_share: float = Field(
+        default=0.05, gt=0, le=1, description="share of the fleet getting one offer kind"
+    )
+    storm_min_devices: int = Field(default=20, ge=1)
+    expire_after_h: float = Field(default=14 * 24.0, gt=0)
+    reminder_after_h: float = Field(
+        default=24.0, gt=0, description="one reminder for an unanswered critical offer"
+    )
+    retry_attempts: int = Field(default=4, ge=1, description="attempts per channel")
+    retry_base_s: float = Field(default=30.0, gt=0)
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    mqtt_timeout_s: float = Field(default=10.0, gt=0)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "DeviceCare <care@devicecare.invalid>"
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA to trust for STARTTLS; default: the system's"
+    )
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    link_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the answer links; default: generated under the state folder",
+    )
+    public_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8000"), description="where `devicecare api` is seen"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NotifierSettings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("webhook_url requires webhook_secret (the HMAC key)")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("smtp_username and smtp_password go together")
+        if self.smtp_password is not None and not self.smtp_starttls:
+            raise ValueError("smtp_password requires smtp_starttls")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channels must not repeat")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -100,6 +190,7 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     ingest: IngestSettings = IngestSettings()
     detect: DetectSettings = DetectSettings()
+    notifier: NotifierSettings = NotifierSettings()
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:

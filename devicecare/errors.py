@@ -30,3 +30,7 @@ class ContractError(DeviceCareError):
         self.topic = topic
         where = f" (topic {topic})" if topic else ""
         super().__init__(f"{reason}: {detail}{where}")
+
+
+class NotifierError(DeviceCareError):
+    """The notifier's rules or settings are unusable, or a channel cannot be set up."""

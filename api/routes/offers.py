@@ -1,0 +1,155 @@
+"""Answer links: the customer opens (GET) and answers (POST) a care offer.
+
+Every request carries the link's HMAC token (`notifier.signing.answer_token`); a wrong
+or tampered token gets 403 and changes nothing. GET only shows the offer (and marks it
+viewed), so a mail scanner that follows links cannot answer for the customer; the page's
+buttons POST the answer.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
+
+from api.deps import Clock, Conn, LinkSecret
+from notifier import lifecycle
+from notifier.signing import verify_answer_token
+
+router = APIRouter(prefix="/offers", tags=["offers"])
+
+
+class AnswerChoice(StrEnum):
+    ACCEPT = "accept"
+    DISMISS = "dismiss"
+    WRONG = "wrong"
+
+
+class OfferPublic(BaseModel):
+    offer_id: uuid.UUID
+    kind: str
+    severity: str
+    status: str
+    locale: str
+    title: str
+    body: str
+
+
+class AnswerPublic(BaseModel):
+    offer_id: uuid.UUID
+    status: str
+    applied: bool
+    detail: str = ""
+
+
+LABELS = {
+    "en": {
+        "accept": "Yes, please",
+        "dismiss": "No, thanks",
+        "wrong": "This is not right",
+        "done": "Thank you, your answer is recorded.",
+        "closed": "This offer is closed.",
+    },
+    "de": {
+        "accept": "Ja, gerne",
+        "dismiss": "Nein, danke",
+        "wrong": "Das stimmt nicht",
+        "done": "Danke, Ihre Antwort ist gespeichert.",
+        "closed": "Dieses Angebot ist beendet.",
+    },
+}
+
+Token = Annotated[str, Query(min_length=10, max_length=100)]
+
+
+def _checked(conn: Conn, secret: bytes, offer_id: uuid.UUID, token: str) -> dict:
+    if not verify_answer_token(secret, str(offer_id), token):
+        raise HTTPException(status_code=403, detail="invalid link")
+    offer = lifecycle.load_offer(conn, offer_id)
+    if offer is None:
+        raise HTTPException(status_code=404, detail="no such offer")
+    return offer
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page(offer: dict, token: str, note: str | None, only: AnswerChoice | None) -> str:
+    labels = LABELS.get(offer["locale"], LABELS["en"])
+    esc = html.escape
+    parts = [
+        f"<!doctype html><html lang='{esc(offer['locale'])}'><head><meta charset='utf-8'>",
+        f"<title>{esc(offer['title'])}</title></head><body>",
+        f"<h1>{esc(offer['title'])}</h1><p>{esc(offer['body'])}</p>",
+    ]
+    if note:
+        parts.append(f"<p><strong>{esc(note)}</strong></p>")
+    elif offer["status"] in lifecycle.ANSWERABLE:
+        for choice in [only] if only else list(AnswerChoice):
+            query = urlencode({"token": token, "answer": choice.value})
+            parts.append(
+                f"<form method='post' action='/offers/{offer['offer_id']}/answer?{esc(query)}'>"
+                f"<button type='submit'>{esc(labels[choice.value])}</button></form>"
+            )
+    else:
+        parts.append(f"<p>{esc(labels['closed'])}</p>")
+    return "".join(parts) + "</body></html>"
+
+
+@router.get("/{offer_id}/answer", response_model=OfferPublic)
+def show_offer(
+    offer_id: uuid.UUID,
+    *,
+    token: Token,
+    request: Request,
+    conn: Conn,
+    secret: LinkSecret,
+    clock: Clock,
+    answer: AnswerChoice | None = None,
+) -> Response:
+    """The offer behind a link; opening it marks the offer viewed."""
+    offer = _checked(conn, secret, offer_id, token)
+    if lifecycle.mark_viewed(conn, offer_id, at=clock(), touchpoint="web"):
+        offer = lifecycle.load_offer(conn, offer_id) or offer
+    if _wants_html(request):
+        return HTMLResponse(_page(offer, token, None, answer))
+    public = OfferPublic.model_validate(offer, from_attributes=False)
+    return JSONResponse(public.model_dump(mode="json"))
+
+
+@router.post("/{offer_id}/answer", response_model=AnswerPublic)
+def answer_offer(
+    offer_id: uuid.UUID,
+    *,
+    token: Token,
+    answer: AnswerChoice,
+    request: Request,
+    conn: Conn,
+    secret: LinkSecret,
+    clock: Clock,
+    comment: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Accept, dismiss or report the offer as wrong (a false alarm)."""
+    _checked(conn, secret, offer_id, token)
+    outcome = lifecycle.apply_answer(
+        conn, offer_id, answer.value, at=clock(), touchpoint="web", comment=comment
+    )
+    if not outcome.applied and outcome.status not in ("accepted", "declined"):
+        raise HTTPException(status_code=409, detail=outcome.detail)
+    offer = lifecycle.load_offer(conn, offer_id)
+    assert offer is not None
+    if _wants_html(request):
+        labels = LABELS.get(offer["locale"], LABELS["en"])
+        note = labels["done"] if outcome.applied else labels["closed"]
+        return HTMLResponse(_page(offer, token, note, None))
+    public = AnswerPublic(
+        offer_id=offer_id, status=offer["status"], applied=outcome.applied, detail=outcome.detail
+    )
+    return JSONResponse(public.model_dump(mode="json"))
