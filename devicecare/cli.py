@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from agent.cli import app as agent_app
+from detectors.cli import app as detect_app
 from devicecare import __version__
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
@@ -27,6 +28,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(agent_app, name="agent")
+app.add_typer(detect_app, name="detect")
 app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
 
