@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from detectors.base import Detector
 from detectors.hst import ScaledHalfSpaceTrees
-from detectors.univariate import MultiView
+from detectors.univariate import RecordBreaker
 from devicecare.errors import DeviceCareError
 
 
@@ -50,8 +50,8 @@ def get(name: str) -> Profile:
 
 register(
     "default",
-    "Level, step, drift and pattern views, self-calibrated, one alert per event.",
-    MultiView,
+    "Records of the value, its time-of-day residual and its activity; one alert per event.",
+    RecordBreaker,
 )
 register(
     "hst",

@@ -1,18 +1,35 @@
-"""The default univariate detector: several complementary views of one series.
+"""The default univariate detector: an anomaly is the series breaking its own records.
 
-Each view turns the newest point into a raw measure of how unusual it is; each raw measure
-is calibrated by its own running distribution (`TailSurprise`), the strongest view wins,
-and a refractory period keeps one event from alerting again and again.
+Three statistics of the series are each scored by where they stand in their own recent
+range (`records.RollingRange`: the position inside the range, and above 1 for a record):
 
-Views:
-- level: distance of the value from a slow, robust EW mean, in EW standard deviations;
-- change: size of the step from the previous value, in typical step sizes;
-- shift: distance between a fast and the slow EW mean, in slow standard deviations
-  (level shifts and drifts that build up from small steps).
+- value: the value itself, both ways (a high or a low not seen for about `value_memory`
+  points): spikes and level shifts that leave the normal band;
+- seasonal residual: the distance of the value from what this hour of the day has looked
+  like (a slow, robust EW mean plus an EW offset per hour-of-day bin), in robust EW
+  standard deviations, on a log scale: a daily cycle that stays flat, skips a peak or
+  peaks at the wrong level, a spike or step within the band. On a series without a daily
+  cycle the offsets follow the recent level and this is a local robust z-score;
+- activity: a fast EW average of log(1 + |z|) of the value against the slow mean: bursts
+  of spikes, a series that starts oscillating, a shift that persists.
 
-Statistics are winsorised: a point updates them as if it lay at most `clip` standard
-deviations away, so a spike does not inflate the scale, while a persistent shift is still
-followed within a few dozen points.
+The score of a point is the highest of the three. A record is rare by construction (the
+newest of n exchangeable points is the largest with probability 1/n) and means the same
+on every series, so one alert threshold serves a quiet battery curve and bursty traffic
+alike; no distribution is assumed. The residual statistics keep records only after
+`warmup` points, once their EW estimates have settled, and no score is given before that.
+
+One event should raise one alert: a refractory filter passes a score only if it beats
+every earlier score, faded by `refractory` per point, so the next, bigger record of an
+unfolding event still passes but its echoes do not. Scores are mapped from [0, inf) into
+[0, 1) by s / (1 + s).
+
+Estimates are winsorised (a point counts at most `clip` standard deviations away), so a
+spike does not inflate the scale while a persistent shift is still followed, and scales
+are floored at a fraction of a very slow mean absolute deviation, so a series that sits
+still for a while does not turn every later wiggle into an infinite z. Timestamps (`ts`,
+seconds since the epoch, any spacing) only choose the hour-of-day bin; without `ts` the
+seasonal residual is a plain robust z-score. The state is a few dozen floats.
 """
 
 from __future__ import annotations
@@ -20,124 +37,121 @@ from __future__ import annotations
 import math
 
 from detectors.base import Detector, Features
-from detectors.calibration import LogZ, TailSurprise
-from detectors.patterns import PatternView
+from detectors.records import RollingRange
 
 _TINY = 1e-9
-_MIN_POINTS = 2  # a step needs a previous value
-_CLIP_AFTER = 10  # winsorise only once the scale means something
+_DAY = 86_400.0
+_SETTLED = 10  # points before winsorising: the scale means something by then
+_WIDE_RATE = 0.1  # the floor's deviation is this much slower than the mean
 
 
-class MultiView(Detector):
-    """Robust multi-view detector for telemetry-like series; scores in [0, 1]."""
+class RecordBreaker(Detector):
+    """Records of the value, of its seasonal residual and of its activity; scores in [0, 1)."""
 
-    name = "multiview"
+    name = "records"
 
     def __init__(
         self,
         *,
-        slow: float = 0.01,
-        fast: float = 0.2,
+        slow: float = 0.005,
+        season_bins: int = 24,
+        season_rate: float = 0.2,
+        activity_rate: float = 0.2,
         clip: float = 3.0,
-        settle: int = 30,
+        floor: float = 0.1,
         warmup: int = 150,
-        refractory: float = 0.97,
-        scale: float = 4.0,
-        damp: float = 0.5,
-        excess: bool = False,
-        calibrate: bool | str = True,
-        record_fade: float = 0.999,
-        views: tuple[str, ...] = ("level", "step", "shift", "pattern"),
+        value_memory: int = 4096,
+        residual_memory: int = 2048,
+        refractory: float = 0.999,
     ) -> None:
-        self.views = views
-        self.damp = damp
-        self.excess = excess
-        self.calibrate = calibrate
-        self.record_fade = record_fade
-        self._use = tuple(name in views for name in ("level", "step", "shift", "pattern"))
         self.slow = slow
-        self.fast = fast
+        self.season_bins = season_bins
+        self.season_rate = season_rate
+        self.activity_rate = activity_rate
         self.clip = clip
-        self.settle = settle
+        self.floor = floor
         self.warmup = warmup
+        self.value_memory = value_memory
+        self.residual_memory = residual_memory
         self.refractory = refractory
-        self.scale = scale
         self._n = 0
-        self._prev = 0.0
         self._mean = 0.0
-        self._var = 0.0
-        self._fast_mean = 0.0
-        self._step = 0.0
+        self._var = 0.0  # of the value around the slow mean
+        self._res_var = 0.0  # of the seasonal residual
+        self._wide = 0.0  # very slow mean absolute deviation: the floor of both scales
+        self._offsets = [0.0] * season_bins
+        self._activity = 0.0
         self._peak = 0.0
-        self._views = tuple(
-            (LogZ(fade=record_fade) if calibrate == "logz" else TailSurprise(fade=record_fade))
-            for _ in range(4)
-        )
-        self._patterns = PatternView()
-        self._pending: tuple[float, float, tuple[float, ...]] | None = None
+        self._values = RollingRange(value_memory)
+        self._residuals = RollingRange(residual_memory)
+        self._activities = RollingRange(residual_memory)
+        # what score_one computed, for learn_one on the same point: (v, bin, seasonal,
+        # activity, score before the refractory filter)
+        self._pending: tuple[float, int, float, float, float] | None = None
 
-    def _raw(self, v: float) -> tuple[float, ...]:
-        sd = math.sqrt(self._var)
-        floor = _TINY * (abs(self._mean) + 1.0)
-        sd = max(sd, floor)
-        level = abs(v - self._mean) / sd
-        step = abs(v - self._prev) / max(self._step, floor)
-        fast = self._fast_mean + self.fast * (v - self._fast_mean)
-        shift = abs(fast - self._mean) / sd
-        return level, step, shift, self._patterns.raw(v)
+    def _bin(self, x: Features) -> int:
+        ts = x.get("ts")
+        if ts is None:
+            return 0
+        return int((float(ts) % _DAY) / _DAY * self.season_bins) % self.season_bins
 
-    def _surprise(self, raws: tuple[float, ...]) -> float:
-        return max(
-            (view.surprise(r) if self.calibrate else math.log1p(r)) if use else 0.0
-            for view, r, use in zip(self._views, raws, self._use, strict=True)
-        )
+    def _floor(self) -> float:
+        return max(self.floor * self._wide, _TINY * (abs(self._mean) + 1.0))
+
+    def _evaluate(self, v: float, b: int) -> tuple[float, int, float, float, float]:
+        floor = self._floor()
+        residual = v - self._mean - self._offsets[b]
+        seasonal = math.log1p(abs(residual) / max(math.sqrt(self._res_var), floor))
+        level = math.log1p(abs(v - self._mean) / max(math.sqrt(self._var), floor))
+        activity = self._activity + self.activity_rate * (level - self._activity)
+        score = self._values.score_both(v)
+        if self._n >= self.warmup:
+            score = max(score, self._residuals.score(seasonal), self._activities.score(activity))
+        return v, b, seasonal, activity, score
 
     def score_one(self, x: Features) -> float:
-        v = float(x["value"])
-        if self._n < _MIN_POINTS:
+        if self._n == 0:
             return 0.0
-        raws = self._raw(v)
-        s = self._surprise(raws)
-        self._pending = (v, s, raws)
-        if self._n < self.warmup:
+        self._pending = self._evaluate(float(x["value"]), self._bin(x))
+        score = self._pending[4]
+        if self._n < self.warmup or score <= self._peak:
             return 0.0
-        if self.excess:
-            s = max(0.0, s - self.damp * self._peak)
-        elif s <= self._peak:
-            s *= self.damp
-        return s / (s + self.scale)
+        return score / (1.0 + score)
 
     def learn_one(self, x: Features) -> None:
         v = float(x["value"])
+        b = self._bin(x)
         if self._n == 0:
-            self._mean = self._fast_mean = self._prev = v
+            self._mean = v
+            self._values.update(v)
             self._n = 1
             return
-        pending = self._pending
-        self._pending = None
-        if pending is not None and pending[0] == v:
-            _, s, raws = pending
-        else:
-            raws = self._raw(v)
-            s = self._surprise(raws)
-        if self._n >= self.settle:
-            for view, r in zip(self._views, raws, strict=True):
-                view.update(r)
-        self._peak = max(self._peak * self.refractory, s)
-        # winsorised EW updates
-        sd = math.sqrt(self._var)
-        d = v - self._mean
-        lim = self.clip * sd
-        if self._n > _CLIP_AFTER and abs(d) > lim:
-            d = math.copysign(lim, d)
-        a = self.slow if self._n * self.slow > 1 else 1.0 / (self._n + 1)
-        self._mean += a * d
-        self._var = (1 - a) * (self._var + a * d * d)
-        step = abs(v - self._prev)
-        if self._n > _CLIP_AFTER and step > self.clip * self._step:
-            step = self.clip * self._step
-        self._step += a * (step - self._step)
-        self._fast_mean += self.fast * (v - self._fast_mean)
-        self._patterns.learn(v)
-        self._prev = v
+        pending, self._pending = self._pending, None
+        if pending is None or pending[0] != v or pending[1] != b:
+            pending = self._evaluate(v, b)
+        _, _, seasonal, activity, score = pending
+        if self._n >= self.warmup:
+            self._peak = max(self._peak * self.refractory, score)
+            self._residuals.update(seasonal)
+            self._activities.update(activity)
+        self._values.update(v)
+        self._activity = activity
+        self._learn_moments(v, b)
         self._n += 1
+
+    def _learn_moments(self, v: float, b: int) -> None:
+        a = max(self.slow, 1.0 / (self._n + 1))
+        settled = self._n > _SETTLED
+        residual = v - self._mean - self._offsets[b]
+        lim = self.clip * max(math.sqrt(self._res_var), self._floor())
+        if settled and abs(residual) > lim:
+            residual = math.copysign(lim, residual)
+        self._res_var = (1.0 - a) * (self._res_var + a * residual * residual)
+        d = v - self._mean
+        lim = self.clip * max(math.sqrt(self._var), self._floor())
+        if settled and abs(d) > lim:
+            d = math.copysign(lim, d)
+        self._var = (1.0 - a) * (self._var + a * d * d)
+        self._wide += _WIDE_RATE * a * (abs(v - self._mean) - self._wide)
+        self._mean += a * d
+        self._offsets[b] += self.season_rate * (v - self._mean - self._offsets[b])
