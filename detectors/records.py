@@ -3,7 +3,7 @@
 The detectors' common currency. A statistic x (the value, a residual z-score, a local
 activity level) is placed in the range [lo, hi] it covered over roughly the last
 `memory` points: `position = (x - lo) / (hi - lo)`, 1 at the top of the range. Inside the
-range the position itself is the score; a new record (position > 1) scores
+range the score is half the position (at most 0.5); a new record (position > 1) scores
 `1 + ln(position) / 5`, so that records always rank above everything else and larger
 records above smaller ones, without saturating. A record is rare by construction (among n
 exchangeable points the newest is the largest with probability 1/n), it means the same on
@@ -18,16 +18,17 @@ from __future__ import annotations
 import math
 
 RECORD_SLOPE = 0.2  # score per e-fold of a record's position past the top of the range
+INTERIOR = 0.5  # inside the range a score stays at or under this
 
 
 def record_score(x: float, lo: float, hi: float) -> float:
-    """Position of x in [lo, hi]; past hi, 1 + ln(position) / 5."""
+    """Half the position of x in [lo, hi]; past hi (a record), 1 + ln(position) / 5."""
     span = hi - lo
     if span <= 0.0:
         return 0.0 if x <= hi else 1.0 + RECORD_SLOPE * math.log1p(1.0)
     position = (x - lo) / span
     if position <= 1.0:
-        return max(position, 0.0)
+        return INTERIOR * max(position, 0.0)
     return 1.0 + RECORD_SLOPE * math.log(position)
 
 

@@ -21,8 +21,10 @@ alike; no distribution is assumed. The residual statistics keep records only aft
 
 One event should raise one alert: a refractory filter passes a score only if it beats
 every earlier score, faded by `refractory` per point, so the next, bigger record of an
-unfolding event still passes but its echoes do not. Scores are mapped from [0, inf) into
-[0, 1) by s / (1 + s).
+unfolding event still passes but its echoes do not. An alert's score counts in that
+filter at most as `refractory_cap` (a record e times past its range), so one huge event
+holds off only the next couple of hundred points, not the next thousands. Scores are
+mapped from [0, inf) into [0, 1) by s / (1 + s): a record scores at least 0.5.
 
 Estimates are winsorised (a point counts at most `clip` standard deviations away), so a
 spike does not inflate the scale while a persistent shift is still followed, and scales
@@ -56,13 +58,14 @@ class RecordBreaker(Detector):
         slow: float = 0.005,
         season_bins: int = 24,
         season_rate: float = 0.2,
-        activity_rate: float = 0.2,
+        activity_rate: float = 0.15,
         clip: float = 3.0,
         floor: float = 0.1,
         warmup: int = 150,
         value_memory: int = 4096,
         residual_memory: int = 2048,
         refractory: float = 0.999,
+        refractory_cap: float = 1.2,
     ) -> None:
         self.slow = slow
         self.season_bins = season_bins
@@ -74,6 +77,7 @@ class RecordBreaker(Detector):
         self.value_memory = value_memory
         self.residual_memory = residual_memory
         self.refractory = refractory
+        self.refractory_cap = refractory_cap
         self._n = 0
         self._mean = 0.0
         self._var = 0.0  # of the value around the slow mean
@@ -131,7 +135,7 @@ class RecordBreaker(Detector):
             pending = self._evaluate(v, b)
         _, _, seasonal, activity, score = pending
         if self._n >= self.warmup:
-            self._peak = max(self._peak * self.refractory, score)
+            self._peak = max(self._peak * self.refractory, min(score, self.refractory_cap))
             self._residuals.update(seasonal)
             self._activities.update(activity)
         self._values.update(v)
