@@ -2,10 +2,12 @@
 
 The detectors' common currency. A statistic x (the value, a residual z-score, a local
 activity level) is placed in the range [lo, hi] it covered over roughly the last
-`memory` points: `position = (x - lo) / (hi - lo)`, 1 at the top of the range. Inside the
-range the score is half the position (at most 0.5); a new record (position > 1) scores
-`1 + ln(position) / 5`, so that records always rank above everything else and larger
-records above smaller ones, without saturating. A record is rare by construction (among n
+`memory` points, with a margin: `position = (x - lo) / ((hi - lo) * 1.05)`, so a record
+(position > 1) clears the old top by 5% of the range; a series creeping along the edge
+of its range (a slow drift, a filling disk) breaks no records. Inside the range the score
+is half the position (at most 0.5); a record scores `1 + ln(position) / 5`, so that
+records always rank above everything else and larger records above smaller ones,
+without saturating. A record is rare by construction (among n
 exchangeable points the newest is the largest with probability 1/n), it means the same on
 a quiet battery curve and on bursty traffic, and it needs no distributional assumption.
 
@@ -18,15 +20,16 @@ from __future__ import annotations
 import math
 
 RECORD_SLOPE = 0.2  # score per e-fold of a record's position past the top of the range
+RECORD_MARGIN = 0.05  # a record must clear the range by 5% of its span
 INTERIOR = 0.5  # inside the range a score stays at or under this
 
 
 def record_score(x: float, lo: float, hi: float) -> float:
-    """Half the position of x in [lo, hi]; past hi (a record), 1 + ln(position) / 5."""
+    """Half x's position in the range (with margin); past it (a record), 1 + ln(position) / 5."""
     span = hi - lo
     if span <= 0.0:
         return 0.0 if x <= hi else 1.0 + RECORD_SLOPE * math.log1p(1.0)
-    position = (x - lo) / span
+    position = (x - lo) / span / (1.0 + RECORD_MARGIN)
     if position <= 1.0:
         return INTERIOR * max(position, 0.0)
     return 1.0 + RECORD_SLOPE * math.log(position)

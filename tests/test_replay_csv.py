@@ -71,6 +71,45 @@ def test_spike_and_level_shift_score_above_the_noise_around_them(
     assert max(scores[SHIFT : SHIFT + 10]) > noise_before_shift
 
 
+def alerts(name: str, values: list[float], start: int = 0) -> list[int]:
+    """Rows from `start` on that score as records (>= 0.5), one point per 15 minutes."""
+    detector = profiles.get(name).build()
+    found = []
+    for i, v in enumerate(values):
+        x = {"value": v, "ts": START + 900.0 * i}
+        if detector.score_one(x) >= 0.5 and i >= start:
+            found.append(i)
+        detector.learn_one(x)
+    return found
+
+
+def test_default_profile_stays_quiet_on_drift_cycles_and_noise() -> None:
+    """Telemetry that behaves as it always did raises at most a stray alert per 1,000 rows."""
+    rng = random.Random(11)  # noqa: S311 - test data, not secrets
+    n = 3000
+    quiet = {
+        "noise": [50.0 + rng.gauss(0.0, 1.0) for _ in range(n)],
+        "storage filling": [80.0 - 0.02 * i + rng.gauss(0.0, 0.3) for i in range(n)],
+        "daily cycle": [
+            30.0 + 5.0 * math.sin(2 * math.pi * i / 96) + rng.gauss(0.0, 0.5) for i in range(n)
+        ],
+        "battery sawtooth": [100.0 - (i % 200) * 0.4 + rng.gauss(0.0, 0.2) for i in range(n)],
+    }
+    for label, values in quiet.items():
+        assert len(alerts("default", values, start=1000)) <= 2, label
+
+
+def test_default_profile_alerts_once_at_a_level_shift_and_at_a_spike() -> None:
+    rng = random.Random(12)  # noqa: S311 - test data, not secrets
+    noise = [50.0 + rng.gauss(0.0, 1.0) for _ in range(3000)]
+    shifted = [v + (6.0 if i >= 2000 else 0.0) for i, v in enumerate(noise)]
+    spiked = [v + (10.0 if i == 2000 else 0.0) for i, v in enumerate(noise)]
+    for values in (shifted, spiked):
+        found = alerts("default", values, start=1900)
+        assert found[:1] == [2000]
+        assert len([i for i in found if i < 2200]) == 1
+
+
 def test_rows_and_order_are_kept_and_copied_as_written(synthetic: Path, tmp_path: Path) -> None:
     out = tmp_path / "scored.csv"
     replay_csv(synthetic, out, "default")
