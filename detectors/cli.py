@@ -22,9 +22,9 @@ def replay(
     out_file: Annotated[
         Path, typer.Option("--out", help="Where to write timestamp,value(s),anomaly_score.")
     ],
-    profile: Annotated[str, typer.Option(help="Detector profile (see --help of 'detect').")] = (
-        "default"
-    ),
+    profile: Annotated[
+        str, typer.Option(help="Detector profile ('devicecare detect profiles' lists them).")
+    ] = "default",
     column: Annotated[
         list[str] | None,
         typer.Option(help="Value column to score; repeat for several (default: value)."),
@@ -39,3 +39,12 @@ def replay(
     rows = replay_csv(csv, out_file, profile, column)
     elapsed = time.perf_counter() - started
     out.print(f"scored {rows} rows with profile {profile} in {elapsed:.2f} s -> {out_file}")
+
+
+@app.command()
+def profiles() -> None:
+    """List the detector profiles that replay (and the live service) can use."""
+    from detectors.profiles import PROFILES
+
+    for profile in PROFILES.values():
+        out.print(f"{profile.name:10s} {profile.description}", highlight=False)

@@ -55,7 +55,7 @@ def parse_timestamp(text: str) -> float:
 
 def _rows(source: Path) -> Iterator[tuple[int, dict[str, str]]]:
     try:
-        fh = source.open(newline="", encoding="utf-8")
+        fh = source.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise ReplayError(f"{source}: no such file") from None
     except OSError as exc:
@@ -78,8 +78,11 @@ def replay_csv(source: Path, out: Path, profile: str, columns: list[str] | None 
         have = ", ".join(header) or "no header"
         raise ReplayError(f"{source}: missing column(s) {', '.join(missing)} (has: {have})")
     detectors = [chosen.build() for _ in names]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise ReplayError(f"{out}: cannot write: {exc.strerror}") from exc
     tmp = Path(tmp_name)
     count = 0
     try:
@@ -101,7 +104,10 @@ def replay_csv(source: Path, out: Path, profile: str, columns: list[str] | None 
                     detector.learn_one(x)
                 writer.writerow([stamp, *texts, repr(min(1.0, max(0.0, float(score))))])
                 count += 1
-        tmp.replace(out)
+        try:
+            tmp.replace(out)
+        except OSError as exc:
+            raise ReplayError(f"{out}: cannot write: {exc.strerror}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return count

@@ -254,6 +254,34 @@ def test_cli_replay_writes_scores(synthetic: Path, tmp_path: Path) -> None:
     assert out.read_bytes() == (tmp_path / "direct.csv").read_bytes()
 
 
+def test_cli_replay_scores_several_columns_and_lists_profiles(tmp_path: Path) -> None:
+    pairs = enumerate(zip(series(1), series(2), strict=True))
+    rows = [[nab_stamp(i), repr(x), repr(y)] for i, (x, y) in pairs]
+    source = write_csv(tmp_path / "two.csv", ["timestamp", "cpu", "temp"], rows)
+    out = tmp_path / "two-scored.csv"
+    args = ["detect", "replay", "--csv", str(source), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--column", "cpu", "--column", "temp"])
+    assert result.exit_code == 0, result.output
+    assert list(read_scores(out)[0]) == ["timestamp", "cpu", "temp", "anomaly_score"]
+    listed = CliRunner().invoke(app, ["detect", "profiles"])
+    assert listed.exit_code == 0, listed.output
+    for name in profiles.PROFILES:
+        assert name in listed.output
+
+
+def test_unwritable_output_is_a_clear_error(synthetic: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ReplayError, match="cannot write"):
+        replay_csv(synthetic, blocker / "out.csv", "default")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path: Path) -> None:
+    source = tmp_path / "bom.csv"
+    source.write_text("\ufefftimestamp,value\n2014-04-01 00:00:00,1\n", encoding="utf-8")
+    assert replay_csv(source, tmp_path / "out.csv", "default") == 1
+
+
 def test_cli_replay_reports_errors_without_a_traceback(tmp_path: Path) -> None:
     paths = ["--csv", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "o.csv")]
     result = subprocess.run(
