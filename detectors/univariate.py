@@ -17,7 +17,9 @@ The score of a point is the highest of the three. A record is rare by constructi
 newest of n exchangeable points is the largest with probability 1/n) and means the same
 on every series, so one alert threshold serves a quiet battery curve and bursty traffic
 alike; no distribution is assumed. The residual statistics keep records only after
-`warmup` points, once their EW estimates have settled, and no score is given before that.
+`warmup` points and, when points carry timestamps, a whole day (the hour-of-day profile
+has then seen every hour once, and the first daily cycle is no longer news); no score is
+given before that.
 
 One event should raise one alert: a refractory filter passes a score only if it beats
 every earlier score, faded by `refractory` per point, so the next, bigger record of an
@@ -79,6 +81,8 @@ class RecordBreaker(Detector):
         self.refractory = refractory
         self.refractory_cap = refractory_cap
         self._n = 0
+        self._warm = False  # enough points, and a day, for the profile and the ranges
+        self._span: tuple[float, float] | None = None  # of the timestamps seen while warming
         self._mean = 0.0
         self._var = 0.0  # of the value around the slow mean
         self._res_var = 0.0  # of the seasonal residual
@@ -99,6 +103,18 @@ class RecordBreaker(Detector):
             return 0
         return int((float(ts) % _DAY) / _DAY * self.season_bins) % self.season_bins
 
+    def _clock(self, ts: float | None) -> None:
+        """Warm after `warmup` points and, when there are timestamps, a whole day of them."""
+        if self._warm:
+            return
+        if ts is not None:
+            t = float(ts)
+            self._span = (
+                (t, t) if self._span is None else (min(self._span[0], t), max(self._span[1], t))
+            )
+        day = self._span is None or self._span[1] - self._span[0] >= _DAY
+        self._warm = self._n + 1 >= self.warmup and day
+
     def _floor(self) -> float:
         return max(self.floor * self._wide, _TINY * (abs(self._mean) + 1.0))
 
@@ -109,7 +125,7 @@ class RecordBreaker(Detector):
         level = math.log1p(abs(v - self._mean) / max(math.sqrt(self._var), floor))
         activity = self._activity + self.activity_rate * (level - self._activity)
         score = self._values.score_both(v)
-        if self._n >= self.warmup:
+        if self._warm:
             score = max(score, self._residuals.score(seasonal), self._activities.score(activity))
         return v, b, seasonal, activity, score
 
@@ -118,13 +134,14 @@ class RecordBreaker(Detector):
             return 0.0
         self._pending = self._evaluate(float(x["value"]), self._bin(x))
         score = self._pending[4]
-        if self._n < self.warmup or score <= self._peak:
+        if not self._warm or score <= self._peak:
             return 0.0
         return score / (1.0 + score)
 
     def learn_one(self, x: Features) -> None:
         v = float(x["value"])
         b = self._bin(x)
+        self._clock(x.get("ts"))
         if self._n == 0:
             self._mean = v
             self._values.update(v)
@@ -134,7 +151,7 @@ class RecordBreaker(Detector):
         if pending is None or pending[0] != v or pending[1] != b:
             pending = self._evaluate(v, b)
         _, _, seasonal, activity, score = pending
-        if self._n >= self.warmup:
+        if self._warm:
             self._peak = max(self._peak * self.refractory, min(score, self.refractory_cap))
             self._residuals.update(seasonal)
             self._activities.update(activity)
