@@ -1,7 +1,8 @@
 """The baseline: river's Half-Space Trees, as the design names it, on min-max-scaled values.
 
 Half-Space Trees expect features in [0, 1]; a running min-max scaler puts the value there.
-Only `value` is modelled (the timestamp is not a feature). Every argument is river's
+Only `value` is modelled (the timestamp is not a feature); a point without a finite value
+is skipped, as in every profile. Every argument is river's
 default, except that `seed` is fixed so that a replay is repeatable.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from river import anomaly, preprocessing
 
 from detectors.base import Detector, Features
+from detectors.features import value_of
 
 
 class ScaledHalfSpaceTrees(Detector):
@@ -30,10 +32,16 @@ class ScaledHalfSpaceTrees(Detector):
         )
 
     def learn_one(self, x: Features) -> None:
-        value = {"value": float(x["value"])}
+        v = value_of(x)
+        if v is None:
+            return
+        value = {"value": v}
         self._scaler.learn_one(value)
         self._trees.learn_one(self._scaler.transform_one(value))
 
     def score_one(self, x: Features) -> float:
-        value = {"value": float(x["value"])}
+        v = value_of(x)
+        if v is None:
+            return 0.0
+        value = {"value": v}
         return float(self._trees.score_one(self._scaler.transform_one(value)))

@@ -33,7 +33,8 @@ spike does not inflate the scale while a persistent shift is still followed, and
 are floored at a fraction of a very slow mean absolute deviation, so a series that sits
 still for a while does not turn every later wiggle into an infinite z. Timestamps (`ts`,
 seconds since the epoch, any spacing) only choose the hour-of-day bin; without `ts` the
-seasonal residual is a plain robust z-score. The state is a few dozen floats.
+seasonal residual is a plain robust z-score. A point without a finite value is skipped
+(`features.value_of`). The state is a few dozen floats.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from __future__ import annotations
 import math
 
 from detectors.base import Detector, Features
+from detectors.features import value_of
 from detectors.records import RollingRange
 
 _TINY = 1e-9
@@ -130,16 +132,19 @@ class RecordBreaker(Detector):
         return v, b, seasonal, activity, score
 
     def score_one(self, x: Features) -> float:
-        if self._n == 0:
+        v = value_of(x)
+        if self._n == 0 or v is None:
             return 0.0
-        self._pending = self._evaluate(float(x["value"]), self._bin(x))
+        self._pending = self._evaluate(v, self._bin(x))
         score = self._pending[4]
         if not self._warm or score <= self._peak:
             return 0.0
         return score / (1.0 + score)
 
     def learn_one(self, x: Features) -> None:
-        v = float(x["value"])
+        v = value_of(x)
+        if v is None:
+            return
         b = self._bin(x)
         self._clock(x.get("ts"))
         if self._n == 0:

@@ -236,6 +236,23 @@ def test_profile_handles_a_flat_line_and_a_single_point(name: str) -> None:
     assert 0.0 <= profiles.get(name).build().score_one({"value": 1.0, "ts": START}) <= 1.0
 
 
+@pytest.mark.parametrize("name", sorted(profiles.PROFILES))
+def test_profile_skips_points_without_a_finite_value(name: str) -> None:
+    values = series(4)[:400]
+    clean = profiles.get(name).build()
+    dirty = profiles.get(name).build()
+    expected = run(clean, values)
+    got = []
+    for i, v in enumerate(values):
+        x = {"value": v, "ts": START + 300.0 * i}
+        for bad in ({"ts": x["ts"]}, {"value": math.nan, "ts": x["ts"]}, {"value": None}):
+            assert dirty.score_one(bad) == 0.0
+            dirty.learn_one(bad)
+        got.append(dirty.score_one(x))
+        dirty.learn_one(x)
+    assert got == expected
+
+
 def test_every_profile_has_a_description() -> None:
     assert {"default", "hst"} <= set(profiles.PROFILES)
     for profile in profiles.PROFILES.values():
