@@ -18,11 +18,13 @@ import csv
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO
 
 from detectors import profiles
+from detectors.base import Detector
 from devicecare.errors import DeviceCareError
 
 TIMESTAMP = "timestamp"
@@ -53,63 +55,74 @@ def parse_timestamp(text: str) -> float:
     return stamp.timestamp()
 
 
-def _rows(source: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _open(source: Path) -> TextIO:
     try:
-        fh = source.open(newline="", encoding="utf-8-sig")
+        return source.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise ReplayError(f"{source}: no such file") from None
     except OSError as exc:
         raise ReplayError(f"{source}: cannot read: {exc.strerror}") from exc
-    with fh:
-        reader = csv.DictReader(fh)
-        yield 1, dict.fromkeys(reader.fieldnames or ())
-        for row in reader:
-            yield reader.line_num, row
+
+
+def _temporary_beside(out: Path) -> tuple[int, Path]:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise ReplayError(f"{out}: cannot write: {exc.strerror}") from exc
+    return fd, Path(name)
 
 
 def replay_csv(source: Path, out: Path, profile: str, columns: list[str] | None = None) -> int:
     """Score every row of `source` with `profile` into `out`; returns the number of rows."""
     chosen = profiles.get(profile)
     names = list(columns) if columns else list(DEFAULT_COLUMNS)
-    rows = _rows(source)
-    _, header = next(rows)
-    missing = [c for c in (TIMESTAMP, *names) if c not in header]
-    if missing:
-        have = ", ".join(header) or "no header"
-        raise ReplayError(f"{source}: missing column(s) {', '.join(missing)} (has: {have})")
-    detectors = [chosen.build() for _ in names]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as exc:
-        raise ReplayError(f"{out}: cannot write: {exc.strerror}") from exc
-    tmp = Path(tmp_name)
-    count = 0
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow([TIMESTAMP, *names, "anomaly_score"])
-            for line, row in rows:
-                stamp = row.get(TIMESTAMP) or ""
-                try:
-                    ts = parse_timestamp(stamp)
-                except ValueError as exc:
-                    raise ReplayError(f"{source}, line {line}: bad timestamp: {exc}") from exc
-                texts = [row.get(name) or "" for name in names]
-                score = 0.0
-                for name, text, detector in zip(names, texts, detectors, strict=True):
-                    value = _value(text, source, line, name)
-                    x = {"value": value, "ts": ts}
-                    score = max(score, detector.score_one(x))
-                    detector.learn_one(x)
-                writer.writerow([stamp, *texts, repr(min(1.0, max(0.0, float(score))))])
-                count += 1
+    with _open(source) as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in (TIMESTAMP, *names) if c not in header]
+        if missing:
+            have = ", ".join(header) or "no header"
+            raise ReplayError(f"{source}: missing column(s) {', '.join(missing)} (has: {have})")
+        fd, tmp = _temporary_beside(out)
         try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as sink:
+                writer = csv.writer(sink, lineterminator="\n")
+                writer.writerow([TIMESTAMP, *names, "anomaly_score"])
+                count = _score_rows(reader, writer, source, names, chosen.build)
             tmp.replace(out)
         except OSError as exc:
             raise ReplayError(f"{out}: cannot write: {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return count
+
+
+def _score_rows(
+    reader: csv.DictReader,
+    writer: Any,
+    source: Path,
+    names: list[str],
+    build: Callable[[], Detector],
+) -> int:
+    """Score and write each row; each value column has its own detector."""
+    detectors = [build() for _ in names]
+    count = 0
+    for row in reader:
+        line = reader.line_num
+        stamp = row.get(TIMESTAMP) or ""
+        try:
+            ts = parse_timestamp(stamp)
+        except ValueError as exc:
+            raise ReplayError(f"{source}, line {line}: bad timestamp: {exc}") from exc
+        texts = [row.get(name) or "" for name in names]
+        score = 0.0
+        for name, text, detector in zip(names, texts, detectors, strict=True):
+            x = {"value": _value(text, source, line, name), "ts": ts}
+            score = max(score, detector.score_one(x))
+            detector.learn_one(x)
+        writer.writerow([stamp, *texts, repr(min(1.0, max(0.0, float(score))))])
+        count += 1
     return count
 
 
