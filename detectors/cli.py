@@ -87,7 +87,8 @@ def replay(
         Path | None, typer.Option("--out", help="With --csv: where to write the scores.")
     ] = None,
     profile: Annotated[
-        str, typer.Option(help="With --csv: univariate profile (default, hst, ...).")
+        str,
+        typer.Option(help="With --csv: profile ('devicecare detect profiles' lists them)."),
     ] = "default",
     column: Annotated[
         list[str] | None,
@@ -109,6 +110,15 @@ def replay(
     else:
         assert device is not None
         _replay_device(ctx, device, since, until)
+
+
+@app.command()
+def profiles() -> None:
+    """List the profiles that replay --csv can use."""
+    from detectors.profiles import PROFILES
+
+    for profile in PROFILES.values():
+        out.print(f"{profile.name:10s} {profile.description}", highlight=False)
 
 
 def _replay_csv(csv: Path, out_file: Path, profile: str, column: list[str] | None) -> None:

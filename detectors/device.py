@@ -50,7 +50,7 @@ class Profile:
 
 
 DEVICE_PROFILE = Profile("device")
-PROFILES = {DEVICE_PROFILE.name: DEVICE_PROFILE}
+DEVICE_PROFILES = {DEVICE_PROFILE.name: DEVICE_PROFILE}
 
 
 class DeviceState:

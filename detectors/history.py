@@ -16,7 +16,7 @@ import psycopg
 
 from detectors.block import METRICS, Block, EventRow
 from detectors.cohorts import Cohorts
-from detectors.device import PROFILES, DeviceState
+from detectors.device import DEVICE_PROFILES, DeviceState
 from detectors.feed import SAMPLE_COLUMNS
 from detectors.findings import Change
 from devicecare.errors import DeviceCareError
@@ -52,7 +52,7 @@ def replay_device(
     ).fetchone()
     if row is None:
         raise UnknownDeviceError(f"no device {device_id!r} in the database")
-    state = DeviceState(device_id, PROFILES[profile])
+    state = DeviceState(device_id, DEVICE_PROFILES[profile])
     state.model, state.os_version = row
     cohorts = _cohorts(conn, state)
     rows = conn.execute(_SAMPLES, (device_id, since, until), binary=True).fetchall()
@@ -67,7 +67,7 @@ def replay_device(
         block = Block.from_columns(chunk[:, 0], {m: chunk[:, i + 1] for i, m in enumerate(METRICS)})
         block.events = [e for e in events if lo <= e.ts < hi]
         if len(block) or block.events:
-            changes += state.process(block, cohorts, PROFILES[profile])
+            changes += state.process(block, cohorts, DEVICE_PROFILES[profile])
     return changes, len(rows)
 
 

@@ -22,7 +22,7 @@ import psycopg
 
 from detectors import feed, store
 from detectors.cohorts import Cohorts
-from detectors.device import PROFILES, DeviceState
+from detectors.device import DEVICE_PROFILES, DeviceState
 from detectors.findings import Change
 from devicecare.config import DetectSettings
 from ingest.writer import NOTIFY_CHANNEL as INGEST_CHANNEL
@@ -50,7 +50,7 @@ class DetectService:
     ) -> None:
         self.url = url
         self.cfg = cfg
-        self.profile = PROFILES[profile]
+        self.profile = DEVICE_PROFILES[profile]
         self.wanted = sorted(partitions if partitions is not None else range(cfg.partitions))
         self.owner = owner or f"detect-{socket.gethostname()}-{os.getpid()}"
         self.states: dict[int, dict[str, DeviceState]] = {}
