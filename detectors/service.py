@@ -188,17 +188,18 @@ class DetectService:
             return
         with conn.transaction():
             held = store.claim(conn, self.profile.name, self.wanted, self.owner, self.cfg.lease_s)
-        for partition in held:
-            if partition not in self.states:
-                states, position = store.load(conn, self.profile.name, partition)
-                self.states[partition] = states
-                self.positions[partition] = position or 0
-                log.info(
-                    "partition %d: %d devices from its checkpoint, feed position %s",
-                    partition,
-                    len(states),
-                    position,
-                )
+        taken = [p for p in held if p not in self.states]
+        for partition in taken:
+            states, position = store.load(conn, self.profile.name, partition)
+            self.states[partition] = states
+            self.positions[partition] = position or 0
+        if taken:
+            log.info(
+                "took partitions %s: %d devices from their checkpoints, feed position %s",
+                _ranges(taken),
+                sum(len(self.states[p]) for p in taken),
+                min(self.positions[p] for p in taken),
+            )
         for partition in set(self.states) - set(held):
             log.warning("partition %d: lease lost to another worker; dropping it", partition)
             del self.states[partition]
@@ -234,3 +235,14 @@ class DetectService:
             del self.states[partition]
             del self.positions[partition]
         self.saved_at = time.monotonic()
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'"""
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ",".join(out)

@@ -22,8 +22,9 @@ class StorageFill(Rule):
     """Used space growing far faster than this device's own usual growth.
 
     Growth counts only increases (a clean-up is not negative growth), per day, over the
-    last `recent_hours`; the baseline is the same over `memory_days`, learned while the
-    rule does not flag."""
+    last `recent_hours`; the baseline is the same over `memory_days`, learned only while
+    recent growth stays under `min_growth_gb_per_day` and the rule does not flag, so a
+    runaway that builds up slowly is not learned as the new normal."""
 
     name = "storage_fill"
     kinds: ClassVar[tuple[str, ...]] = ("storage_runaway",)
@@ -78,7 +79,8 @@ class StorageFill(Rule):
             self.first = float(block.ts[ok[0]])
         growth = self._growth(block)
         self.recent.update(block.ts, growth)
-        if not self.frozen:
+        calm = self.recent.mean < self.min_growth_gb_per_day * GB
+        if calm and not self.frozen:
             self.base.update(block.ts[mask], growth[mask])
         self.last = (float(block.ts[ok[-1]]), float(used[ok[-1]]))
         self.free = float(block.col("storage_free_bytes")[ok[-1]])
