@@ -33,12 +33,14 @@ MAX_BATCHES = 100
 RECHECK_CONSENT = timedelta(hours=1)
 """How soon a finding held for lack of consent or of a channel is looked at again."""
 
+# A finding is open at `now` if it is open, or resolved only after `now` (a pass run on
+# simulated time, after the detectors have seen the whole run).
 _FINDINGS = """
 SELECT f.finding_id, f.device_id, f.fault_kind, f.severity, f.confidence, f.reason,
        f.detected_at, f.detector, f.evidence, f.onset_at,
        d.severity AS decided_severity, d.outcome AS decided_outcome, d.reason AS decided_reason
 FROM findings f LEFT JOIN notifier_decisions d ON d.finding_id = f.finding_id
-WHERE f.status = 'open' AND f.detected_at <= %(now)s AND (
+WHERE (f.status = 'open' OR f.resolved_at > %(now)s) AND f.detected_at <= %(now)s AND (
     d.finding_id IS NULL
     OR array_position(%(sev)s::text[], f.severity) > array_position(%(sev)s::text[], d.severity)
     OR d.recheck_at <= %(now)s)
