@@ -10,6 +10,7 @@ from rich.console import Console
 
 from agent.cli import app as agent_app
 from api.cli import api
+from demo.cli import demo
 from detectors.cli import app as detect_app
 from detectors.cli import evaluate
 from devicecare import __version__
@@ -37,6 +38,7 @@ app.add_typer(detect_app, name="detect")
 app.command(name="eval")(evaluate)
 app.command(name="notify")(notify)
 app.command(name="api")(api)
+app.command(name="demo")(demo)
 
 err = Console(stderr=True)
 

@@ -1,0 +1,1 @@
+"""The end-to-end demo: a simulated fleet through every part of DeviceCare."""

@@ -1,0 +1,153 @@
+"""Simulated device owners: they get offers on their devices and answer some of them.
+
+Each device keeps a persistent MQTT session subscribed to its own `offers` topic (as the
+agent does), so the broker queues the notifier's offers while the device is away. An
+owner who answers connects as the device (its own account), collects the queued
+offers, and publishes an `OfferResponse` like `devicecare agent respond` does; ingest
+stores it and the notifier applies it. How owners answer is drawn with a seed: an owner
+whose device really has the fault mostly accepts, one who got an offer for a fault the
+device does not have mostly says it was wrong or dismisses it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from devicecare.contracts import Answer, Channel, OfferResponse, decode, encode, topics
+from devicecare.mqttclient import MqttEndpoint, new_client
+
+SESSION_EXPIRY_S = 7 * 86_400
+TIMEOUT_S = 30.0
+
+TRUE_FAULT = {Answer.ACCEPT: 0.75, Answer.DISMISS: 0.15}
+WRONG_FAULT = {Answer.WRONG: 0.5, Answer.DISMISS: 0.4}
+"""Answer probabilities; the rest of the probability is no answer at all."""
+MEDIAN_DELAY_H = 6.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    offer_id: str
+    device_id: str
+    answer: Answer | None
+    at_ms: int
+
+
+class Owners:
+    def __init__(self, host: str, port: int, passwords: dict[str, str], seed: int) -> None:
+        self.host = host
+        self.port = port
+        self.passwords = passwords
+        self.rng = np.random.default_rng(seed)
+        self.received: dict[str, set[str]] = {}
+
+    def choose(self, offer_id: str, device_id: str, sent_ms: int, *, true_fault: bool) -> Reply:
+        """Whether and when the owner answers an offer sent at `sent_ms`."""
+        odds = TRUE_FAULT if true_fault else WRONG_FAULT
+        draw, answer = self.rng.random(), None
+        for option, p in odds.items():
+            if draw < p:
+                answer = option
+                break
+            draw -= p
+        delay_h = min(float(self.rng.lognormal(np.log(MEDIAN_DELAY_H), 0.8)), 72.0)
+        return Reply(offer_id, device_id, answer, sent_ms + int(delay_h * 3_600_000))
+
+    def subscribe_all(self, device_ids: list[str], progress: Callable[[], None]) -> None:
+        """Give every device its persistent session on its offers topic."""
+        for device_id in device_ids:
+            with self._session(device_id) as client:
+                _wait(client, client.subscribe(topics.topic(device_id, Channel.OFFERS), qos=1))
+            progress()
+
+    def answer(self, reply: Reply) -> None:
+        """Connect as the device, take the queued offers, publish the answer."""
+        assert reply.answer is not None
+        with self._session(reply.device_id) as client:
+            deadline = time.monotonic() + 0.3
+            while time.monotonic() < deadline:
+                client.loop(0.05)
+            response = OfferResponse(
+                v=1,
+                device_id=reply.device_id,
+                offer_id=reply.offer_id,
+                answer=reply.answer,
+                ts=reply.at_ms,
+            )
+            info = client.publish(
+                topics.topic(reply.device_id, Channel.OFFER_RESPONSES), encode(response), qos=1
+            )
+            _wait(client, info.mid, acked=True)
+
+    def _session(self, device_id: str) -> _Session:
+        return _Session(self, device_id)
+
+
+class _Session:
+    """A connection as one device that resumes its persistent session."""
+
+    def __init__(self, owners: Owners, device_id: str) -> None:
+        self.owners = owners
+        self.device_id = device_id
+        endpoint = MqttEndpoint(owners.host, owners.port, device_id, owners.passwords[device_id])
+        self.client = new_client(endpoint, device_id)
+        self.client.user_data_set({"connected": None, "acked": set()})
+        self.client.on_connect = _on_connect
+        self.client.on_publish = _on_publish
+        self.client.on_subscribe = _on_subscribe
+        self.client.on_message = self._on_message
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        where = topics.parse(message.topic)
+        offer = decode(where, message.payload)
+        self.owners.received.setdefault(self.device_id, set()).add(offer.offer_id)  # type: ignore[union-attr]
+
+    def __enter__(self) -> mqtt.Client:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect(
+            self.owners.host, self.owners.port, keepalive=60, clean_start=False, properties=props
+        )
+        state = self.client.user_data_get()
+        deadline = time.monotonic() + TIMEOUT_S
+        while state["connected"] is None:
+            self.client.loop(0.05)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.device_id}: no CONNACK")
+        if state["connected"].is_failure:
+            raise ConnectionError(f"broker refused {self.device_id}: {state['connected']}")
+        return self.client
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop(0.01)
+
+
+def _on_connect(_c: mqtt.Client, state: dict, _f: object, reason: ReasonCode, _p: object) -> None:
+    state["connected"] = reason
+
+
+def _on_publish(_c: mqtt.Client, state: dict, mid: int, _r: ReasonCode, _p: object) -> None:
+    state["acked"].add(mid)
+
+
+def _on_subscribe(_c: mqtt.Client, state: dict, mid: int, _r: list, _p: object) -> None:
+    state["acked"].add(mid)
+
+
+def _wait(client: mqtt.Client, sent: tuple[int, int] | int, *, acked: bool = True) -> None:
+    mid = sent[1] if isinstance(sent, tuple) else sent
+    state = client.user_data_get()
+    deadline = time.monotonic() + TIMEOUT_S
+    while acked and mid not in state["acked"]:
+        client.loop(0.05)
+        if time.monotonic() > deadline:
+            raise TimeoutError("no acknowledgement from the broker")
