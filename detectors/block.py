@@ -118,6 +118,11 @@ class Block:
         return block
 
 
+def filled(values: np.ndarray, fill: float) -> np.ndarray:
+    """NaN replaced by `fill` (a cheaper `np.nan_to_num` for finite fills)."""
+    return np.where(np.isnan(values), fill, values)
+
+
 def _floats(values: Sequence[object] | np.ndarray) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype.kind == "f":
         return values.astype(np.float64, copy=False)

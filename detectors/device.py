@@ -18,6 +18,7 @@ from detectors.block import Block
 from detectors.cohorts import Cohorts
 from detectors.findings import (
     CLEAR_LEVEL,
+    ONSET_LEVEL,
     Assessment,
     Change,
     Context,
@@ -60,7 +61,6 @@ class DeviceState:
         self.rules: dict[str, Rule] = {}
         self.trackers: dict[str, Tracker] = {}
         self.anomaly = Guarded(ScaledDeviation(**profile.anomaly), profile.anomaly_threshold)
-        self.deviations: dict[str, float] = {}
         self.hour: dict[str, float] = {}
         self.first = math.nan
         self.last_ts = -math.inf
@@ -119,7 +119,6 @@ class DeviceState:
             self.anomaly.process_one(x)
         if hours:
             self.hour = hours[-1]
-            self.deviations = self.anomaly.anomaly_detector.deviations(self.hour)
         used = block.col("storage_total_bytes") - block.col("storage_free_bytes")
         self.prev = (float(block.ts[-1]), float(block.col("battery_pct")[-1]), float(used[-1]))
 
@@ -145,6 +144,8 @@ class DeviceState:
         for kind, assessments in by_kind.items():
             tracker = self.trackers.get(kind)
             if tracker is None:
+                if max(a.level for a in assessments) < ONSET_LEVEL / 2:
+                    continue
                 tracker = self.trackers[kind] = Tracker(profile.clear_hours * 3600)
             change = tracker.observe(
                 self.device_id, now, self._combine(kind, assessments, context), may_open=may_open
@@ -186,7 +187,7 @@ class DeviceState:
         heat wave that warms the whole cohort is not evidence of a fault."""
         related = {
             k: z
-            for k, z in self.deviations.items()
+            for k, z in self.anomaly.anomaly_detector.deviations(self.hour).items()
             if k in RELATED.get(kind, ()) and abs(z) >= SUPPORT_Z
         }
         for feature in TEMPERATURES & related.keys():

@@ -75,11 +75,12 @@ class Context:
     def noun(self) -> str:
         """How a customer calls the device."""
         model = (self.model or "").lower()
+        words = set(model.replace("-", " ").split())
         if any(w in model for w in ("thinkpad", "laptop", "book")):
             return "laptop"
         if "tab" in model:
             return "tablet"
-        if any(w in model for w in ("pi", "gateway")):
+        if not model or words & {"pi", "gateway", "router", "sensor"}:
             return "device"
         return "phone"
 

@@ -13,7 +13,7 @@ from detectors.backtest import run
 from detectors.base import Guarded
 from detectors.block import Block
 from detectors.device import DeviceState
-from detectors.findings import Assessment, Explanation, Tracker
+from detectors.findings import Assessment, Context, Explanation, Tracker
 from detectors.rules import REGISTRY
 from devicecare.contracts import Severity
 
@@ -127,3 +127,18 @@ def test_guarded_anomaly_model_never_learns_from_what_it_flags() -> None:
     assert model.anomaly_detector.stats["cpu_temp_c"][0].get() == mean
     assert model.process_one({"cpu_temp_c": 40.5}) < 0.5
     assert not math.isnan(model.anomaly_detector.stats["cpu_temp_c"][0].get())
+
+
+@pytest.mark.parametrize(
+    ("model", "noun"),
+    [
+        ("Pixel 8", "phone"),
+        ("Galaxy S23", "phone"),
+        ("Galaxy Tab S8", "tablet"),
+        ("ThinkPad X1 Carbon", "laptop"),
+        ("Gateway Pi 4", "device"),
+        (None, "device"),
+    ],
+)
+def test_reasons_name_the_device_as_its_owner_would(model: str | None, noun: str) -> None:
+    assert Context("d", model).noun == noun

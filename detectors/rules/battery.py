@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import Rule
-from detectors.block import Block
+from detectors.block import Block, filled
 from detectors.decay import DecayedMean, DecayedRegression
 from detectors.findings import Assessment, Context, Explanation, confidence, rounded
 from devicecare.contracts import Severity
@@ -76,7 +76,7 @@ class CapacityFade(Rule):
         self.trend.update(ts, np.column_stack((np.ones(len(ts)), days)), health)
         self.health = _last(health)
         pct = block.col("battery_pct")
-        temp = np.nan_to_num(block.col("battery_temp_c"), nan=25.0)
+        temp = filled(block.col("battery_temp_c"), 25.0)
         charging = block.col("battery_charging") > 0.5
         prev_t, prev_pct = self.last
         all_t = np.concatenate(([prev_t], ts))
@@ -197,7 +197,7 @@ class ChargeDrops(Rule):
         self.last = (
             float(block.ts[-1]),
             float(block.col("battery_pct")[-1]),
-            float(np.nan_to_num(charging[-1], nan=0.0)),
+            0.0 if math.isnan(charging[-1]) else float(charging[-1]),
         )
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
@@ -266,7 +266,7 @@ class BatteryVoltage(Rule):
         spread = self._spread()
         if math.isnan(spread):
             return np.zeros(len(block))
-        z = np.nan_to_num(np.abs(self._residual(block)) / spread, nan=0.0)
+        z = filled(np.abs(self._residual(block)) / spread, 0.0)
         return 1.0 - np.exp(-((z / 6.0) ** 2))
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import Rule
-from detectors.block import Block
+from detectors.block import Block, filled
 from detectors.decay import DecayedMean
 from detectors.findings import Assessment, Context, Explanation, confidence, rounded
 from devicecare.contracts import Severity
@@ -67,7 +67,7 @@ class StorageFill(Rule):
         return max(self.min_growth_gb_per_day * GB, self.growth_ratio * base)
 
     def score_block(self, block: Block) -> np.ndarray:
-        growth = np.nan_to_num(self._growth(block), nan=0.0)
+        growth = filled(self._growth(block), 0.0)
         return np.clip(growth / (2 * self._threshold()), 0.0, 1.0)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
@@ -140,7 +140,7 @@ class FlashWear(Rule):
     def score_block(self, block: Block) -> np.ndarray:
         wear = block.col("flash_wear_pct")
         before = np.concatenate(([self.wear], wear[:-1]))
-        return np.where(np.nan_to_num(wear - before, nan=0.0) > 0, 0.5, 0.0)
+        return np.where(filled(wear - before, 0.0) > 0, 0.5, 0.0)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
         wear = block.col("flash_wear_pct")

@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import Rule
-from detectors.block import Block
+from detectors.block import Block, filled
 from detectors.decay import DecayedMean, DecayedRegression
 from detectors.findings import Assessment, Context, Explanation, confidence, rounded
 from devicecare.contracts import Severity
@@ -36,7 +36,7 @@ MAX_STEP_S = 3600.0
 
 def _score(z: np.ndarray) -> np.ndarray:
     """|z| of 0 -> 0, 4 -> 0.63, 8 -> 0.98: a calibrated score in [0, 1]."""
-    out = 1.0 - np.exp(-((np.nan_to_num(z, nan=0.0) / 4.0) ** 2))
+    out = 1.0 - np.exp(-((filled(z, 0.0) / 4.0) ** 2))
     return np.asarray(out, dtype=np.float64)
 
 
@@ -77,7 +77,7 @@ class ThermalPaths(Rule):
     @staticmethod
     def _design(block: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         load = block.col("cpu_load_pct") / 100.0
-        charging = np.nan_to_num(block.col("battery_charging"), nan=0.0)
+        charging = filled(block.col("battery_charging"), 0.0)
         x = np.column_stack((np.ones(len(block)), load, charging))
         y = block.col("battery_temp_c") - block.col("cpu_temp_c")
         return x, y, charging
@@ -238,7 +238,7 @@ class CpuLoad(Rule):
         if beta is None or not self.warm(block.ts[-1] if len(block) else math.nan):
             return np.zeros(len(block))
         x, y = self._design(block)
-        return _score(np.nan_to_num(y - x @ beta, nan=0.0) / 3.0)
+        return _score(filled(y - x @ beta, 0.0) / 3.0)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
         if not len(block):
