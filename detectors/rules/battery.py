@@ -26,6 +26,7 @@ DAY = 86_400.0
 HOUR = 3600.0
 CYCLE_FADE_PCT = 0.018
 CALENDAR_FADE_PCT_PER_DAY = 0.002
+MIN_HEALTH = 0.3
 
 
 def _last(values: np.ndarray) -> float:
@@ -162,9 +163,19 @@ class ChargeDrops(Rule):
         self.drops_for_fault = drops_for_fault
         self.drops: list[tuple[float, float]] = []
         self.last: tuple[float, float, float] = (math.nan, math.nan, 1.0)
+        self.health = 1.0
 
     def _drops(self, block: Block) -> np.ndarray:
+        """Sudden drops; the thresholds grow as capacity shrinks, since a worn battery
+        drains each point of charge faster (that is fade, not a bad cell)."""
         prev_t, prev_pct, prev_charging = self.last
+        design = block.col("battery_design_wh")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            health = block.col("battery_full_wh") / design
+        ok = np.flatnonzero(np.isfinite(health) & (design > 0))
+        if len(ok):
+            self.health = float(health[ok[-1]])
+        worn = 1.0 / min(max(self.health, MIN_HEALTH), 1.0)
         ts = np.concatenate(([prev_t], block.ts))
         pct = np.concatenate(([prev_pct], block.col("battery_pct")))
         charging = np.concatenate(([prev_charging], block.col("battery_charging")))
@@ -176,8 +187,8 @@ class ChargeDrops(Rule):
                 unplugged
                 & (hours > 0)
                 & (hours <= 1.0)
-                & (drop >= self.min_drop_pct)
-                & (drop / hours >= self.min_rate_pct_per_hour)
+                & (drop >= self.min_drop_pct * worn)
+                & (drop / hours >= self.min_rate_pct_per_hour * worn)
             )
         return np.where(sudden, drop, 0.0)
 

@@ -26,7 +26,7 @@ from devicecare.contracts import Severity
 
 DAY = 86_400.0
 HOUR = 3600.0
-MIN_CHARGING_LEARNED = 24.0
+MIN_CHARGING_LEARNED = 48.0
 """Charging samples' worth the model must have learned before charging residuals count."""
 MIN_WEIGHT = 8.0
 """Samples' worth of recent evidence (decayed) needed before a residual mean counts."""
