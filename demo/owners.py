@@ -85,7 +85,7 @@ class Owners:
             info = client.publish(
                 topics.topic(reply.device_id, Channel.OFFER_RESPONSES), encode(response), qos=1
             )
-            _wait(client, info.mid, acked=True)
+            _wait(client, info.mid)
 
     def _session(self, device_id: str) -> _Session:
         return _Session(self, device_id)
@@ -143,11 +143,12 @@ def _on_subscribe(_c: mqtt.Client, state: dict, mid: int, _r: list, _p: object) 
     state["acked"].add(mid)
 
 
-def _wait(client: mqtt.Client, sent: tuple[int, int] | int, *, acked: bool = True) -> None:
+def _wait(client: mqtt.Client, sent: tuple[int, int] | int) -> None:
+    """Until the broker acknowledged the publish or subscription `sent`."""
     mid = sent[1] if isinstance(sent, tuple) else sent
     state = client.user_data_get()
     deadline = time.monotonic() + TIMEOUT_S
-    while acked and mid not in state["acked"]:
+    while mid not in state["acked"]:
         client.loop(0.05)
         if time.monotonic() > deadline:
             raise TimeoutError("no acknowledgement from the broker")

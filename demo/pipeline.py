@@ -163,6 +163,17 @@ def run(settings: Settings, plan: DemoPlan, console: Console) -> DemoRun:
     return result
 
 
+def _bars(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _count(url: str, query: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute(query).fetchone()
@@ -177,14 +188,7 @@ def _stream(settings: Settings, sim: Plan, fleet: Fleet, result: DemoRun, consol
     pool = SessionPool(broker.host, broker.port, 2)
     expected = fleet.n * sim.steps
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description:<9}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bars:
+    with _bars(console) as bars:
         published = bars.add_task("simulate", total=expected, note="")
         stored = bars.add_task("ingest", total=expected, note="samples stored")
         found = bars.add_task("detect", total=None, note="findings")
@@ -240,14 +244,7 @@ def _notify(settings: Settings, fleet: Fleet, result: DemoRun, console: Console)
     hours = int((end - start) / HOUR) + 1
     scheduled: set[str] = set()
     pending: list[Reply] = []
-    with Progress(
-        TextColumn("{task.description:<9}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bars:
+    with _bars(console) as bars:
         sessions = bars.add_task("devices", total=fleet.n, note="offer sessions")
         owners.subscribe_all(fleet.ids, lambda: bars.advance(sessions))
         clock = bars.add_task("notify", total=hours, note="")
