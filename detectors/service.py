@@ -58,7 +58,8 @@ class DetectService:
         self.cohorts = Cohorts()
         self.progress = Progress()
         self.conn: psycopg.Connection | None = None
-        self.saved_at = 0.0
+        self.saved_at = time.monotonic()
+        self.claimed_at = 0.0
         self.dirty: set[str] = set()
 
     # --- life cycle
@@ -184,7 +185,7 @@ class DetectService:
     # --- partitions and checkpoints
 
     def _claim(self, conn: psycopg.Connection) -> None:
-        if self.states and time.monotonic() - self.saved_at < self.cfg.lease_s / 3:
+        if self.states and time.monotonic() - self.claimed_at < self.cfg.lease_s / 3:
             return
         with conn.transaction():
             held = store.claim(conn, self.profile.name, self.wanted, self.owner, self.cfg.lease_s)
@@ -204,7 +205,7 @@ class DetectService:
             log.warning("partition %d: lease lost to another worker; dropping it", partition)
             del self.states[partition]
             del self.positions[partition]
-        self.saved_at = time.monotonic()
+        self.claimed_at = time.monotonic()
 
     def _maybe_checkpoint(self, conn: psycopg.Connection) -> None:
         if time.monotonic() - self.saved_at >= self.cfg.checkpoint_interval_s:

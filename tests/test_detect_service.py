@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -199,3 +200,23 @@ def test_detect_and_eval_commands(stack: Settings, db_url: str, tmp_path: Path) 
     device = next(iter(findings(db_url)))[0]
     table = run("detect", "replay", "--device", device, "--since", "2026-01-01")
     assert "opened" in table
+
+
+def test_checkpoints_are_written_while_the_worker_runs(db_url: str, fleet) -> None:
+    """Not only on the way out: a worker killed between checkpoints loses little. The
+    checkpoint period is longer than the lease renewal, as by default (30 s, 60 s / 3)."""
+    uploads, _ = fleet
+    store(db_url, uploads[: len(uploads) // 3])
+    cfg = CFG.model_copy(update={"checkpoint_interval_s": 0.2, "lease_s": 0.3, "read_batches": 20})
+    worker = DetectService(db_url, cfg, owner="periodic")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        until = time.monotonic() + 0.8
+        while not worker.step(conn) or time.monotonic() < until:
+            time.sleep(0.01)
+        saved = conn.execute(
+            "SELECT count(*), sum(devices), min(position::text::bigint)"
+            " FROM detector_checkpoints WHERE owner = 'periodic'"
+        ).fetchone()
+    assert saved[0] == 8, "every partition checkpointed without a shutdown"
+    assert 0 < saved[1] <= sum(len(s) for s in worker.states.values())
+    assert 0 < saved[2] <= min(worker.positions.values())
