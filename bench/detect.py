@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import pickle
 import statistics
 import time
@@ -32,7 +33,7 @@ import numpy as np
 from river import anomaly, compose, preprocessing
 
 from detectors.anomaly import ScaledDeviation, hourly_features
-from detectors.backtest import blocks
+from detectors.backtest import periods as upload_periods
 from detectors.base import Guarded
 from detectors.block import METRICS, Block
 from detectors.cohorts import Cohorts
@@ -47,11 +48,7 @@ DAILY = 24.0
 def generate(devices: int, days: float, upload_hours: float, faults: str | None) -> tuple:
     plan = Plan(devices, days, 1, faults, upload_hours=upload_hours)
     fleet = Fleet(devices, seed=1, start_ms=start_of(plan, NOW_MS), days=days, faults=faults)
-    period = blocks(plan, fleet)
-    periods = []
-    while pairs := period():
-        periods.append(pairs)
-    return fleet, periods
+    return fleet, list(upload_periods(plan, fleet))
 
 
 def run_devicecare(fleet: Fleet, periods: list) -> dict[str, float]:
@@ -95,7 +92,7 @@ def run_baseline(fleet: Fleet, periods: list, devices: int) -> dict[str, float]:
             model = models[index]
             rows = np.column_stack([block.col(m) for m in METRICS])
             for row in rows.tolist():
-                x = {m: v for m, v in zip(METRICS, row, strict=True) if v == v}  # noqa: PLR0124 - NaN test
+                x = {m: v for m, v in zip(METRICS, row, strict=True) if not math.isnan(v)}
                 model.score_one(x)
                 model.learn_one(x)
                 samples += 1

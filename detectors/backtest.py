@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,21 +37,14 @@ class Backtest:
     detect_s: float = 0.0
 
 
-def blocks(plan: Plan, fleet: Fleet) -> Callable[[], list[tuple[int, Block]]]:
-    """A generator of upload periods: each call returns (device index, block) pairs for
-    the next period, [] when the run is over."""
-    state = {"step": 0}
+def periods(plan: Plan, fleet: Fleet) -> Iterator[list[tuple[int, Block]]]:
+    """Upload periods in order: each is the (device index, block) pairs of one period."""
     every = plan.steps_per_upload
     interval = plan.interval_s
-
-    def next_period() -> list[tuple[int, Block]]:
-        start = state["step"]
-        if start >= plan.steps:
-            return []
-        stop = min(start + every, plan.steps)
+    for start in range(0, plan.steps, every):
         stamps, readings = [], []
         events: dict[int, list[EventRow]] = defaultdict(list)
-        for step in range(start, stop):
+        for step in range(start, min(start + every, plan.steps)):
             t_ms = fleet.start_ms + step * interval * 1000
             tick = fleet.step(t_ms, interval)
             stamps.append(t_ms / 1000)
@@ -60,14 +53,13 @@ def blocks(plan: Plan, fleet: Fleet) -> Callable[[], list[tuple[int, Block]]]:
                 events[device].append(
                     EventRow(e.ts / 1000, e.kind.value, e.process, e.signature, e.app_version)
                 )
-        state["step"] = stop
         ts = np.array(stamps)
         absent = np.full((fleet.n, len(stamps)), np.nan)
         columns = {
             m: np.stack([r[m] for r in readings], axis=1) if m in readings[0] else absent
             for m in METRICS
         }
-        return [
+        yield [
             (
                 i,
                 Block(
@@ -78,8 +70,6 @@ def blocks(plan: Plan, fleet: Fleet) -> Callable[[], list[tuple[int, Block]]]:
             )
             for i in range(fleet.n)
         ]
-
-    return next_period
 
 
 def run(
@@ -99,8 +89,7 @@ def run(
     cohorts = Cohorts()
     changes: list[Change] = []
     samples, detect_s = 0, 0.0
-    period = blocks(plan, fleet)
-    while pairs := period():
+    for pairs in periods(plan, fleet):
         started = time.perf_counter()
         for index, block in pairs:
             changes += states[index].process(block, cohorts, profile)

@@ -9,12 +9,12 @@ than one Python call per sample. A metric the device lacks is all NaN; booleans 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from devicecare.contracts import SAMPLE_METRICS, Event, Sample
+from devicecare.contracts import SAMPLE_METRICS
 
 METRICS: tuple[str, ...] = SAMPLE_METRICS
 
@@ -101,21 +101,6 @@ class Block:
             stamps = stamps[unique]
             cols = {k: v[order][unique] for k, v in cols.items()}
         return cls(stamps, cols)
-
-    @classmethod
-    def from_samples(cls, samples: Sequence[Sample], events: Iterable[Event] = ()) -> Block:
-        """From wire-contract samples and events (the simulator and tests use this)."""
-        ts = [s.ts / 1000 for s in samples]
-        columns = {m: [getattr(s, m) for s in samples] for m in METRICS}
-        block = cls.from_columns(ts, columns)
-        block.events = sorted(
-            (
-                EventRow(e.ts / 1000, e.kind.value, e.process, e.signature, e.app_version)
-                for e in events
-            ),
-            key=lambda e: e.ts,
-        )
-        return block
 
 
 def filled(values: np.ndarray, fill: float) -> np.ndarray:

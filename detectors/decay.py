@@ -47,14 +47,6 @@ class DecayedMean:
         self.s2 = self.s2 * keep + float(w @ (x * x))
         self.t = now
 
-    def add(self, t: float, x: float, weight: float = 1.0) -> None:
-        """Add one sample."""
-        keep = 1.0 if math.isnan(self.t) else math.exp(min(0.0, self.t - t) / self.tau)
-        self.s0 = self.s0 * keep + weight
-        self.s1 = self.s1 * keep + weight * x
-        self.s2 = self.s2 * keep + weight * x * x
-        self.t = max(t, self.t) if not math.isnan(self.t) else t
-
     def weight_at(self, now: float) -> float:
         """The samples' total weight as of `now` (how much evidence there is)."""
         if math.isnan(self.t):

@@ -57,7 +57,6 @@ DEVICE_PROFILES = {DEVICE_PROFILE.name: DEVICE_PROFILE}
 class DeviceState:
     def __init__(self, device_id: str, profile: Profile = DEVICE_PROFILE) -> None:
         self.device_id = device_id
-        self.profile = profile.name
         self.rules: dict[str, Rule] = {}
         self.trackers: dict[str, Tracker] = {}
         self.anomaly = Guarded(ScaledDeviation(**profile.anomaly), profile.anomaly_threshold)

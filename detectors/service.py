@@ -36,7 +36,6 @@ class Progress:
     samples: int = 0
     opened: int = 0
     changes: int = 0
-    data_at: float = 0.0
 
 
 class DetectService:
@@ -165,8 +164,6 @@ class DetectService:
             state = states[device_id]
             changes += state.process(block, self.cohorts, self.profile)
             self.dirty.add(device_id)
-            if len(block):
-                self.progress.data_at = max(self.progress.data_at, state.last_ts)
         return changes
 
     def _describe(self, conn: psycopg.Connection, states: list[DeviceState]) -> None:
