@@ -32,12 +32,12 @@ import tracemalloc
 import numpy as np
 from river import anomaly, compose, preprocessing
 
-from detectors.anomaly import ScaledDeviation, hourly_features
-from detectors.backtest import periods as upload_periods
 from detectors.base import Guarded
 from detectors.block import METRICS, Block
-from detectors.cohorts import Cohorts
-from detectors.device import DeviceState
+from detectors.lab.backtest import periods as upload_periods
+from detectors.live.anomaly import ScaledDeviation, hourly_features
+from detectors.live.cohorts import Cohorts
+from detectors.live.device import DeviceState
 from simulator.fleet import Fleet
 from simulator.run import Plan, start_of
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from detectors.replay import replay_csv
+from detectors.replay.csvfile import replay_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

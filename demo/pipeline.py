@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from demo.owners import Owners, Reply
-from detectors.service import DetectService
+from detectors.live.service import DetectService
 from devicecare.config import Settings
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url, mqtt_endpoint

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import psycopg
 
-from detectors.evaluate import DAY_MS
+from detectors.lab.evaluate import DAY_MS
 
 METRIC_OF_KIND = {
     "battery_swelling": ("battery_temp_c", "battery temperature, °C"),

@@ -9,7 +9,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from demo.pipeline import DemoRun
-from detectors.evaluate import DAY_MS, NON_FAULT_AFTER_MS, Found, evaluate
+from detectors.lab.evaluate import DAY_MS, NON_FAULT_AFTER_MS, Found, evaluate
 from notifier.rules import load_rules
 from notifier.stats import counts
 

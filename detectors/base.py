@@ -19,7 +19,7 @@ from river import base as river_base
 from detectors.block import Block
 
 if TYPE_CHECKING:
-    from detectors.findings import Assessment, Context
+    from detectors.live.findings import Assessment, Context
 
 Features = dict[str, Any]
 

@@ -50,7 +50,7 @@ def detect(
     """Run a detector worker: findings from the stored telemetry, live (Ctrl-C/SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
-    from detectors.service import DetectService
+    from detectors.live.service import DetectService
     from devicecare.endpoints import database_url
 
     settings = settings_of(ctx)
@@ -115,7 +115,7 @@ def replay(
 @app.command()
 def profiles() -> None:
     """List the profiles that replay --csv can use."""
-    from detectors.profiles import PROFILES
+    from detectors.replay.profiles import PROFILES
 
     for profile in PROFILES.values():
         out.print(f"{profile.name:10s} {profile.description}", highlight=False)
@@ -124,7 +124,7 @@ def profiles() -> None:
 def _replay_csv(csv: Path, out_file: Path, profile: str, column: list[str] | None) -> None:
     import time
 
-    from detectors.replay import replay_csv
+    from detectors.replay.csvfile import replay_csv
 
     started = time.perf_counter()
     rows = replay_csv(csv, out_file, profile, column)
@@ -135,7 +135,7 @@ def _replay_csv(csv: Path, out_file: Path, profile: str, column: list[str] | Non
 def _replay_device(ctx: typer.Context, device: str, since: str | None, until: str | None) -> None:
     import psycopg
 
-    from detectors.history import replay_device
+    from detectors.live.history import replay_device
     from devicecare.endpoints import database_url
 
     end = _when(until) if until else datetime.now(UTC)
@@ -169,8 +169,8 @@ def evaluate(
     """Score the stored findings of a simulated run against its ground truth."""
     import psycopg
 
-    from detectors.evaluate import Found
-    from detectors.evaluate import evaluate as score
+    from detectors.lab.evaluate import Found
+    from detectors.lab.evaluate import evaluate as score
     from devicecare.endpoints import database_url
 
     try:

@@ -17,19 +17,9 @@ from enum import StrEnum
 
 import numpy as np
 
+from devicecare.contracts.vocabulary import FaultKind
+
 DAY_MS = 86_400_000
-
-
-class FaultKind(StrEnum):
-    BATTERY_FADE = "battery_fade"
-    BATTERY_SWELLING = "battery_swelling"
-    BATTERY_BAD_CELL = "battery_bad_cell"
-    COOLING_FAILURE = "cooling_failure"
-    FAULTY_CHARGER = "faulty_charger"
-    CRASH_LOOP = "crash_loop"
-    KERNEL_FAULT = "kernel_fault"
-    STORAGE_RUNAWAY = "storage_runaway"
-    FLASH_EOL = "flash_eol"
 
 
 class NonFaultKind(StrEnum):

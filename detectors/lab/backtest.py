@@ -1,0 +1,113 @@
+"""Backtest: a simulated fleet fed straight into the detectors, no broker or database.
+
+The fleet's readings go to each device's `DeviceState` in blocks of one upload period,
+exactly as the live service would hand them over, and the findings are scored against
+the run's ground truth. Tests and `bench/detect.py` use it; the live path
+(`devicecare simulate` + `devicecare detect` + `devicecare eval`) is the same code with
+MQTT and TimescaleDB in between.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detectors.block import METRICS, Block, EventRow
+from detectors.lab.evaluate import Evaluation, Found, evaluate
+from detectors.live.cohorts import Cohorts
+from detectors.live.device import DEVICE_PROFILE, DeviceState, Profile
+from detectors.live.findings import Change
+from simulator.fleet import Fleet
+from simulator.run import Plan, start_of
+
+NOW_MS = 1_790_000_000_000
+
+
+@dataclass
+class Backtest:
+    evaluation: Evaluation
+    truth: dict
+    states: list[DeviceState]
+    changes: list[Change] = field(default_factory=list)
+    samples: int = 0
+    detect_s: float = 0.0
+
+
+def periods(plan: Plan, fleet: Fleet) -> Iterator[list[tuple[int, Block]]]:
+    """Upload periods in order: each is the (device index, block) pairs of one period."""
+    every = plan.steps_per_upload
+    interval = plan.interval_s
+    for start in range(0, plan.steps, every):
+        stamps, readings = [], []
+        events: dict[int, list[EventRow]] = defaultdict(list)
+        for step in range(start, min(start + every, plan.steps)):
+            t_ms = fleet.start_ms + step * interval * 1000
+            tick = fleet.step(t_ms, interval)
+            stamps.append(t_ms / 1000)
+            readings.append(tick.readings)
+            for device, e in tick.events:
+                events[device].append(
+                    EventRow(e.ts / 1000, e.kind.value, e.process, e.signature, e.app_version)
+                )
+        ts = np.array(stamps)
+        absent = np.full((fleet.n, len(stamps)), np.nan)
+        columns = {
+            m: np.stack([r[m] for r in readings], axis=1) if m in readings[0] else absent
+            for m in METRICS
+        }
+        yield [
+            (
+                i,
+                Block(
+                    ts,
+                    {m: columns[m][i] for m in METRICS},
+                    sorted(events.get(i, []), key=lambda e: e.ts),
+                ),
+            )
+            for i in range(fleet.n)
+        ]
+
+
+def run(
+    devices: int,
+    days: float,
+    *,
+    seed: int = 1,
+    faults: str | None = None,
+    upload_hours: float = 24.0,
+    profile: Profile = DEVICE_PROFILE,
+) -> Backtest:
+    plan = Plan(devices, days, seed, faults, upload_hours=upload_hours)
+    fleet = Fleet(devices, seed=seed, start_ms=start_of(plan, NOW_MS), days=days, faults=faults)
+    states = [DeviceState(device_id, profile) for device_id in fleet.ids]
+    for state, model, version in zip(states, fleet.models, fleet.os_versions, strict=True):
+        state.model, state.os_version = model.name, version
+    cohorts = Cohorts()
+    changes: list[Change] = []
+    samples, detect_s = 0, 0.0
+    for pairs in periods(plan, fleet):
+        started = time.perf_counter()
+        for index, block in pairs:
+            changes += states[index].process(block, cohorts, profile)
+        detect_s += time.perf_counter() - started
+        samples += sum(len(b) for _, b in pairs)
+    truth = _truth(plan, fleet)
+    found = [
+        Found(c.finding.device_id, c.finding.kind, int(c.finding.detected_at * 1000))
+        for c in changes
+        if c.what == "opened"
+    ]
+    return Backtest(evaluate(truth, found), truth, states, changes, samples, detect_s)
+
+
+def _truth(plan: Plan, fleet: Fleet) -> dict:
+    return {
+        "start_ms": fleet.start_ms,
+        "end_ms": fleet.start_ms + plan.steps * plan.interval_s * 1000,
+        "interval_s": plan.interval_s,
+        **fleet.truth(),
+    }

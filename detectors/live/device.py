@@ -1,0 +1,212 @@
+"""One device's detection state: its rules, its river anomaly model and its findings.
+
+`DeviceState.process(block)` is the whole per-device path, the same in the live service,
+in replays and in evaluation: late or repeated samples are dropped, every rule that the
+device's sensors allow scores and learns the block, the hourly anomaly model scores and
+learns (only from hours it did not flag), and each fault kind's assessments are
+combined and followed by a finding tracker. A profile names the rules and parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from detectors.base import Guarded, Rule
+from detectors.block import Block
+from detectors.live.anomaly import RELATED, TEMPERATURES, ScaledDeviation, hourly_features
+from detectors.live.cohorts import Cohorts
+from detectors.live.findings import (
+    CLEAR_LEVEL,
+    ONSET_LEVEL,
+    Assessment,
+    Change,
+    Context,
+    Explanation,
+    Tracker,
+    rounded,
+)
+from detectors.live.rules import REGISTRY
+
+DAY = 86_400.0
+HOT_PERCENTILE = 90.0
+SUPPORT_Z = 2.0
+"""A related feature this many standard deviations off supports a finding."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Which rules run, with which parameters, and the device-level hygiene."""
+
+    name: str
+    rules: dict[str, dict[str, float]] = field(default_factory=lambda: {n: {} for n in REGISTRY})
+    warmup_days: float = 1.0
+    clear_hours: float = 24.0
+    assess_hours: float = 24.0
+    anomaly: dict[str, float] = field(default_factory=dict)
+    anomaly_threshold: float = 0.9
+
+    def build(self, name: str) -> Rule:
+        return REGISTRY[name](**self.rules[name])
+
+
+DEVICE_PROFILE = Profile("device")
+DEVICE_PROFILES = {DEVICE_PROFILE.name: DEVICE_PROFILE}
+
+
+class DeviceState:
+    def __init__(self, device_id: str, profile: Profile = DEVICE_PROFILE) -> None:
+        self.device_id = device_id
+        self.rules: dict[str, Rule] = {}
+        self.trackers: dict[str, Tracker] = {}
+        self.anomaly = Guarded(ScaledDeviation(**profile.anomaly), profile.anomaly_threshold)
+        self.hour: dict[str, float] = {}
+        self.first = math.nan
+        self.last_ts = -math.inf
+        self.last_event_ts = -math.inf
+        self.prev: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+        self.late = 0
+        self.model: str | None = None
+        self.os_version: str | None = None
+
+    def process(
+        self, block: Block, cohorts: Cohorts | None = None, profile: Profile = DEVICE_PROFILE
+    ) -> list[Change]:
+        """Process a block; a long one (a backlog) in steps of at most `assess_hours`, so
+        that findings are as timely as when the data arrives as it is taken."""
+        step = profile.assess_hours * 3600
+        if len(block) and block.ts[-1] - block.ts[0] > step:
+            changes = []
+            for part in block.split(step):
+                changes += self._process(part, cohorts, profile)
+            return changes
+        return self._process(block, cohorts, profile)
+
+    def _process(self, block: Block, cohorts: Cohorts | None, profile: Profile) -> list[Change]:
+        fresh = block.after(self.last_ts)
+        fresh.events = [e for e in block.events if e.ts > self.last_event_ts]
+        self.late += len(block) - len(fresh)
+        if not len(fresh) and not fresh.events:
+            return []
+        if len(fresh):
+            if math.isnan(self.first):
+                self.first = float(fresh.ts[0])
+            self.last_ts = float(fresh.ts[-1])
+        if fresh.events:
+            self.last_event_ts = max(e.ts for e in fresh.events)
+        self._ensure_rules(fresh, profile)
+        for rule in self.rules.values():
+            rule.process_block(fresh)
+        self._anomaly(fresh)
+        now = max(self.last_ts, self.last_event_ts)
+        context = self._context(cohorts)
+        changes = self._follow(now, context, profile)
+        if cohorts is not None:
+            cohorts.update(Cohorts.key(self.model, self.os_version), self.device_id, self.figures())
+        return changes
+
+    def _ensure_rules(self, block: Block, profile: Profile) -> None:
+        for name in profile.rules:
+            if name not in self.rules and all(block.has(m) for m in REGISTRY[name].needs):
+                self.rules[name] = profile.build(name)
+
+    def _anomaly(self, block: Block) -> None:
+        if not len(block):
+            return
+        hours = hourly_features(block, self.prev)
+        for x in hours:
+            self.anomaly.process_one(x)
+        if hours:
+            self.hour = hours[-1]
+        used = block.col("storage_total_bytes") - block.col("storage_free_bytes")
+        self.prev = (float(block.ts[-1]), float(block.col("battery_pct")[-1]), float(used[-1]))
+
+    def _context(self, cohorts: Cohorts | None) -> Context:
+        if cohorts is None:
+            return Context(self.device_id, self.model, self.os_version)
+        key = Cohorts.key(self.model, self.os_version)
+        return Context(
+            self.device_id,
+            self.model,
+            self.os_version,
+            percentile=lambda metric, value: cohorts.percentile(key, metric, value),
+            cohort_median=lambda metric: cohorts.median(key, metric),
+        )
+
+    def _follow(self, now: float, context: Context, profile: Profile) -> list[Change]:
+        by_kind: dict[str, list[Assessment]] = {}
+        for rule in self.rules.values():
+            for a in rule.assess(now, context):
+                by_kind.setdefault(a.kind, []).append(a)
+        may_open = not math.isnan(self.first) and now - self.first >= profile.warmup_days * DAY
+        changes = []
+        for kind, assessments in by_kind.items():
+            tracker = self.trackers.get(kind)
+            if tracker is None:
+                if max(a.level for a in assessments) < ONSET_LEVEL / 2:
+                    continue
+                tracker = self.trackers[kind] = Tracker(profile.clear_hours * 3600)
+            change = tracker.observe(
+                self.device_id, now, self._combine(kind, assessments, context), may_open=may_open
+            )
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def _combine(self, kind: str, assessments: list[Assessment], context: Context) -> Assessment:
+        """The strongest rule decides the level; the others and the anomaly model's
+        deviations of the related features add evidence and confidence."""
+        lead = max(assessments, key=lambda a: a.level)
+        if lead.level < 1.0:
+            return lead
+        others = [a for a in assessments if a is not lead]
+        deviations = self._supporting(kind, context)
+
+        def explain() -> Explanation:
+            why = lead.explain()
+            evidence = dict(why.evidence)
+            doubt = 1.0 - why.confidence
+            for other in others:
+                if other.level >= CLEAR_LEVEL:
+                    extra = other.explain()
+                    evidence |= {k: v for k, v in extra.evidence.items() if k not in evidence}
+                    doubt *= 1.0 - 0.5 * extra.confidence
+            if deviations:
+                top = max(abs(z) for z in deviations.values())
+                doubt *= 1.0 - 0.5 * (1.0 - math.exp(-((top / 4.0) ** 2)))
+            evidence["top_signals"] = {k: rounded(z, 1) for k, z in deviations.items()}
+            evidence["detectors"] = sorted({lead.detector, *(o.detector for o in others)})
+            return replace(why, confidence=min(0.99, 1.0 - doubt), evidence=evidence)
+
+        return Assessment(kind, lead.level, lead.detector, explain)
+
+    def _supporting(self, kind: str, context: Context) -> dict[str, float]:
+        """Deviations of the features related to a fault kind, strongest first; a
+        temperature counts only when the device is hot against its cohort, so a
+        heat wave that warms the whole cohort is not evidence of a fault."""
+        related = {
+            k: z
+            for k, z in self.anomaly.anomaly_detector.deviations(self.hour).items()
+            if k in RELATED.get(kind, ()) and abs(z) >= SUPPORT_Z
+        }
+        for feature in TEMPERATURES & related.keys():
+            percentile = context.percentile(feature, self.hour[feature])
+            if percentile is not None and percentile < HOT_PERCENTILE:
+                del related[feature]
+        return dict(sorted(related.items(), key=lambda kv: -abs(kv[1]))[:3])
+
+    def figures(self) -> dict[str, float]:
+        """Summary figures for cohorts and the device_health table."""
+        out: dict[str, float] = {}
+        fade = self.rules.get("capacity_fade")
+        if fade is not None:
+            out["battery_health_pct"] = fade.health  # type: ignore[attr-defined]
+            out["battery_fade_pct_per_day"] = fade.measured_fade()  # type: ignore[attr-defined]
+        for feature in TEMPERATURES:
+            value = self.hour.get(feature)
+            if value is not None:
+                out[feature] = value
+        return {k: v for k, v in out.items() if not math.isnan(v)}
+
+    def open_findings(self) -> list[str]:
+        return [k for k, t in self.trackers.items() if t.open is not None]

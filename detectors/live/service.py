@@ -1,0 +1,246 @@
+"""`devicecare detect`: the live detector worker.
+
+A worker claims the partitions it is given (leases in `detector_checkpoints`), loads
+their checkpoints, and then loops: read the feed past its position, hand each device's
+block to its `DeviceState`, write the finding changes, and every
+`checkpoint_interval_s` (and on SIGTERM) save each partition's states with the feed
+position, renewing the leases. Idle, it waits on `LISTEN devicecare_ingest`. A
+partition whose lease another worker took is dropped; one left by a stopped worker is
+picked up from its checkpoint, without re-learning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from detectors.live import feed, store
+from detectors.live.cohorts import Cohorts
+from detectors.live.device import DEVICE_PROFILES, DeviceState
+from detectors.live.findings import Change
+from devicecare.config import DetectSettings
+from ingest.writer import NOTIFY_CHANNEL as INGEST_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    batches: int = 0
+    samples: int = 0
+    opened: int = 0
+    changes: int = 0
+
+
+class DetectService:
+    def __init__(
+        self,
+        url: str,
+        cfg: DetectSettings,
+        partitions: list[int] | None = None,
+        profile: str = "device",
+        owner: str | None = None,
+    ) -> None:
+        self.url = url
+        self.cfg = cfg
+        self.profile = DEVICE_PROFILES[profile]
+        self.wanted = sorted(partitions if partitions is not None else range(cfg.partitions))
+        self.owner = owner or f"detect-{socket.gethostname()}-{os.getpid()}"
+        self.states: dict[int, dict[str, DeviceState]] = {}
+        self.positions: dict[int, int] = {}
+        self.cohorts = Cohorts()
+        self.progress = Progress()
+        self.conn: psycopg.Connection | None = None
+        self.saved_at = time.monotonic()
+        self.claimed_at = 0.0
+        self.dirty: set[str] = set()
+
+    # --- life cycle
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> Progress:
+        """Work until `stop` is set (or, with `until_idle`, until the feed is drained)."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                conn = self._connect()
+                caught_up = self.step(conn)
+                backoff = 0.2
+                if caught_up:
+                    if until_idle:
+                        break
+                    self._wait(conn)
+            except psycopg.OperationalError as exc:
+                log.warning("database unavailable (%s); retrying in %.1f s", exc, backoff)
+                self._drop_connection()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+        self.shutdown()
+        return self.progress
+
+    def shutdown(self) -> None:
+        try:
+            conn = self._connect()
+            self.checkpoint(conn)
+            with conn.transaction():
+                store.release(conn, self.profile.name, list(self.states), self.owner)
+        except psycopg.OperationalError as exc:
+            log.error("could not checkpoint on the way out: %s", exc)
+        finally:
+            self._drop_connection()
+        log.info("detector %s stopped", self.owner)
+
+    def _connect(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            self.conn.execute(f"LISTEN {INGEST_CHANNEL}")
+        return self.conn
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _wait(self, conn: psycopg.Connection) -> None:
+        """Until ingest stores something new, or `idle_wait_s`."""
+        for _ in conn.notifies(timeout=self.cfg.idle_wait_s, stop_after=1):
+            pass
+
+    # --- one round
+
+    def step(self, conn: psycopg.Connection) -> bool:
+        """Claim, read, detect, write; checkpoint when due. True when caught up."""
+        self._claim(conn)
+        if not self.states:
+            return True
+        until = feed.horizon(conn)
+        lo = min(self.positions.values())
+        if lo >= until:
+            self._maybe_checkpoint(conn)
+            return True
+        result = feed.read(
+            conn,
+            position=lo,
+            until=until,
+            partitions=self.cfg.partitions,
+            owned=sorted(self.states),
+            limit=self.cfg.read_batches,
+            skip=self.positions,
+        )
+        changes = self._detect(conn, result)
+        with conn.transaction():
+            self.progress.opened += store.write_changes(conn, changes)
+        self.progress.changes += len(changes)
+        self.progress.batches += result.batches
+        self.progress.samples += result.samples
+        for partition in self.states:
+            self.positions[partition] = max(self.positions[partition], result.next_position)
+        self._maybe_checkpoint(conn)
+        return result.complete
+
+    def _detect(self, conn: psycopg.Connection, result: feed.Read) -> list[Change]:
+        fresh = []
+        changes: list[Change] = []
+        for device_id in result.blocks:
+            partition = feed.partition_of(device_id, self.cfg.partitions)
+            states = self.states.get(partition)
+            if states is None:
+                continue
+            state = states.get(device_id)
+            if state is None:
+                state = states[device_id] = DeviceState(device_id, self.profile)
+            if state.model is None:
+                fresh.append(state)
+        self._describe(conn, fresh)
+        for device_id, block in result.blocks.items():
+            states = self.states.get(feed.partition_of(device_id, self.cfg.partitions))
+            if states is None:
+                continue
+            state = states[device_id]
+            changes += state.process(block, self.cohorts, self.profile)
+            self.dirty.add(device_id)
+        return changes
+
+    def _describe(self, conn: psycopg.Connection, states: list[DeviceState]) -> None:
+        """Model and OS version of devices not yet known: their cohort."""
+        if not states:
+            return
+        by_id = {s.device_id: s for s in states}
+        rows = conn.execute(
+            "SELECT device_id, model, os_version FROM devices WHERE device_id = ANY(%s)",
+            (list(by_id),),
+        ).fetchall()
+        for device_id, model, os_version in rows:
+            by_id[device_id].model = model
+            by_id[device_id].os_version = os_version
+
+    # --- partitions and checkpoints
+
+    def _claim(self, conn: psycopg.Connection) -> None:
+        if self.states and time.monotonic() - self.claimed_at < self.cfg.lease_s / 3:
+            return
+        with conn.transaction():
+            held = store.claim(conn, self.profile.name, self.wanted, self.owner, self.cfg.lease_s)
+        taken = [p for p in held if p not in self.states]
+        for partition in taken:
+            states, position = store.load(conn, self.profile.name, partition)
+            self.states[partition] = states
+            self.positions[partition] = position or 0
+        if taken:
+            log.info(
+                "took partitions %s: %d devices from their checkpoints, feed position %s",
+                _ranges(taken),
+                sum(len(self.states[p]) for p in taken),
+                min(self.positions[p] for p in taken),
+            )
+        for partition in set(self.states) - set(held):
+            log.warning("partition %d: lease lost to another worker; dropping it", partition)
+            del self.states[partition]
+            del self.positions[partition]
+        self.claimed_at = time.monotonic()
+
+    def _maybe_checkpoint(self, conn: psycopg.Connection) -> None:
+        if time.monotonic() - self.saved_at >= self.cfg.checkpoint_interval_s:
+            self.checkpoint(conn)
+
+    def checkpoint(self, conn: psycopg.Connection) -> None:
+        lost = []
+        with conn.transaction():
+            for partition, states in self.states.items():
+                kept = store.save(
+                    conn,
+                    profile=self.profile.name,
+                    partition=partition,
+                    owner=self.owner,
+                    states=states,
+                    position=self.positions[partition],
+                    lease_s=self.cfg.lease_s,
+                )
+                if not kept:
+                    lost.append(partition)
+            store.write_health(
+                conn,
+                [states[d] for states in self.states.values() for d in self.dirty if d in states],
+            )
+        self.dirty.clear()
+        for partition in lost:
+            log.warning("partition %d: lease lost to another worker; dropping it", partition)
+            del self.states[partition]
+            del self.positions[partition]
+        self.saved_at = time.monotonic()
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'"""
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ",".join(out)
