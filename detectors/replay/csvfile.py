@@ -73,9 +73,12 @@ def _temporary_beside(out: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def replay_csv(source: Path, out: Path, profile: str, columns: list[str] | None = None) -> int:
-    """Score every row of `source` with `profile` into `out`; returns the number of rows."""
-    chosen = profiles.get(profile)
+def replay_csv(
+    source: Path, out: Path, profile: str | profiles.Profile, columns: list[str] | None = None
+) -> int:
+    """Score every row of `source` with `profile` (a registered name, or a `Profile` such
+    as a parameter variant under test) into `out`; returns the number of rows."""
+    chosen = profile if isinstance(profile, profiles.Profile) else profiles.get(profile)
     names = list(columns) if columns else list(DEFAULT_COLUMNS)
     with _open(source) as fh:
         reader = csv.DictReader(fh)
