@@ -276,7 +276,7 @@ class Fleet:
         while self._waiting and self._waiting[0].start_ms <= t_ms:
             window = self._waiting.pop(0)
             self._live.append(window)
-            self._begin(window, t_ms, events)
+            self._begin(window, t_ms)
         for window in [w for w in self._live if w.end_ms <= t_ms]:
             self._live.remove(window)
             self._end(window, t_ms, events)
@@ -292,7 +292,9 @@ class Fleet:
                     channels.add(name, target, value)
         return channels
 
-    def _begin(self, window: Window, t_ms: int, events: list[tuple[int, Event]]) -> None:
+    def _begin(self, window: Window, t_ms: int) -> None:
+        """What a situation does once, as it starts: a reboot to install an update, a new
+        app version, files deleted, the charger put away."""
         effects = dict(window.effects)
         device = window.device
         if device is None:
@@ -312,6 +314,8 @@ class Fleet:
             self.plugged[device] = False
 
     def _end(self, window: Window, t_ms: int, events: list[tuple[int, Event]]) -> None:
+        """What a situation does once, as it ends: part of an update freed, the app's fix,
+        a device that ran flat plugged in and booted."""
         effects = dict(window.effects)
         device = window.device
         if device is None:

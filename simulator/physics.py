@@ -7,7 +7,7 @@ every array is chosen so that the step formulas reduce to the default fleet's ow
 nothing in it draws random numbers, so a fleet without a split stays as it was.
 
 `Channels` are per-step arrays, one element per device, that faults (strength x
-effect) and situations add to: `fade_rate`, `cool_offset`, `burst_bytes_h`, ... An
+effect) and situations add to: `fade_rate`, `cool_offset`, `write_bytes_h`, ... An
 absent channel reads as zeros.
 """
 
