@@ -10,7 +10,7 @@ import msgspec
 from agent.runner import Agent
 from agent.settings import AgentSettings
 from agent.store import Store
-from devicecare.contracts import CollectorConfig, CollectorName
+from devicecare.contracts import Channel, CollectorConfig, CollectorName
 from tests.support.agent_process import fake_device
 
 
@@ -33,7 +33,9 @@ def test_collectors_on_one_grid_share_a_sample_and_stamps_increase(tmp_path: Pat
     # (every 2 s) must join the battery and thermal sample, not make one of its own.
     for mono in (100.0, 101.0004, 102.0009, 102.0011, 103.0015, 104.0003, 104.0004):
         agent.collect_due(mono)
-    rows = store.db.execute("SELECT ts, body FROM samples ORDER BY id").fetchall()
+    rows = store.db.execute(
+        "SELECT ts, body FROM queue WHERE channel = ? ORDER BY id", (Channel.TELEMETRY,)
+    ).fetchall()
     stamps = [ts for ts, _ in rows]
     assert len(rows) == 5
     assert stamps == sorted(set(stamps)), "sample timestamps strictly increase"
