@@ -118,15 +118,16 @@ class Outbox:
             ).fetchall()
             rows.sort()
             seq = int(self.store.get("next_seq") or 0)
+            payload = b""
             while rows:
                 payload = self._payload(channel, seq, [body for _, body in rows])
                 if len(payload) <= limits.MAX_WIRE_BYTES:
                     break
                 half = len(rows) // 2
                 rows = rows[len(rows) - half :] if newest else rows[:half]
-            else:
-                if limit > 0 and self.queued(channel):
+                if not rows:
                     log.error("a single %s row exceeds the wire limit; it stays queued", channel)
+            if not rows:
                 return None
             cursor = db.execute(
                 "INSERT INTO outbox (channel, seq, rows, payload, created_ms)"
