@@ -165,6 +165,7 @@ def respond(
     comment: Annotated[str | None, typer.Option(help="A note for support.")] = None,
 ) -> None:
     """Answer a care offer; the agent sends the answer to the server."""
+    from agent.outbox import Outbox
     from devicecare.contracts import Answer, Channel, OfferResponse, encode
 
     with _store(config) as (settings, store):
@@ -178,7 +179,9 @@ def respond(
             ts=int(time.time() * 1000),
             comment=comment,
         )
-        store.add_message(Channel.OFFER_RESPONSES.value, encode(response, compress=False))
+        Outbox(store, settings.device_id).add_message(
+            Channel.OFFER_RESPONSES, encode(response, compress=False)
+        )
     out.print(f"answered {offer_id}: {answer.value}")
 
 
@@ -186,15 +189,18 @@ def respond(
 def status(config: ConfigOption = None) -> None:
     """The agent's queue and counters."""
     from agent.consent import Consent
+    from agent.outbox import Outbox
+    from devicecare.contracts import Channel
 
     with _store(config) as (settings, store):
+        outbox = Outbox(store, settings.device_id)
         counters = store.counters()
-        queued = {"samples": store.queued("samples"), "events": store.queued("events")}
+        samples, events = outbox.queued(Channel.TELEMETRY), outbox.queued(Channel.EVENTS)
         consent = Consent.load(store)
-        outbox = len(store.outbox())
-        size = store.queued_bytes()
+        to_send = sum(outbox.unsent())
+        size = outbox.size_bytes()
     out.print(f"device {settings.device_id}, telemetry consent: {consent.telemetry}")
-    out.print(f"queued: {queued['samples']} samples, {queued['events']} events, {outbox} to send")
+    out.print(f"queued: {samples} samples, {events} events, {to_send} to send")
     out.print(f"queue size: {size} of {settings.queue_budget_bytes} bytes")
     for name, value in counters.items():
         out.print(f"{name}: {value}")
