@@ -18,6 +18,7 @@ from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
 from devicecare.stack.cli import app as stack_app
+from deviceconfig.cli import app as config_app
 from ingest.cli import ingest
 from notifier.cli import notify
 from simulator.cli import simulate
@@ -32,6 +33,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(agent_app, name="agent")
+app.add_typer(config_app, name="config")
 app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
