@@ -24,35 +24,34 @@ PACKAGES = ("agent", "api", "demo", "detectors", "devicecare", "ingest", "notifi
 
 
 def test_each_puback_says_delivered_unheard_or_refused(stack: Settings, device_id: str) -> None:
-    other = device_id + "-other"
-    local.provision_devices(stack, [device_id, other])
-    device = Publisher(mqtt_endpoint(stack, device_id), device_id)
-    device.connect()
-    device.wait_connected(TIMEOUT_S)
-    own, spoofed = (
-        topics.topic(device_id, Channel.TELEMETRY),
-        topics.topic(other, Channel.TELEMETRY),
-    )
-    unheard, refused = device.publish(own, b"a"), device.publish(spoofed, b"b")
+    """As the notifier: an offer for a device no agent listens on is unheard, a write the
+    ACL forbids is refused, and once the device subscribes the offer is delivered."""
+    local.provision_devices(stack, [device_id])
+    notifier = Publisher(mqtt_endpoint(stack, ServiceAccount.NOTIFIER), f"n-{device_id}")
+    notifier.connect()
+    notifier.wait_connected(TIMEOUT_S)
+    offers = topics.topic(device_id, Channel.OFFERS)
+    unheard = notifier.publish(offers, b"a")
+    refused = notifier.publish(topics.topic(device_id, Channel.TELEMETRY), b"b")
     assert unheard is not None
     assert refused is not None
-    assert device.wait([unheard, refused], TIMEOUT_S) == {
+    assert notifier.wait([unheard, refused], TIMEOUT_S) == {
         unheard: Outcome.UNHEARD,
         refused: Outcome.REFUSED,
     }
 
-    server = Publisher(mqtt_endpoint(stack, ServiceAccount.INGEST), f"ingest-{device_id}")
-    server.connect(threaded=True)
-    server.wait_connected(TIMEOUT_S)
-    subscribed = server.subscribe(own)
+    device = Publisher(mqtt_endpoint(stack, device_id), device_id)
+    device.connect(threaded=True)
+    device.wait_connected(TIMEOUT_S)
+    subscribed = device.subscribe(offers)
     assert subscribed is not None
-    assert server.wait([subscribed], TIMEOUT_S) == {subscribed: Outcome.DELIVERED}
-    heard = device.publish(own, b"c")
+    assert device.wait([subscribed], TIMEOUT_S) == {subscribed: Outcome.DELIVERED}
+    heard = notifier.publish(offers, b"c")
     assert heard is not None
-    assert device.wait([heard], TIMEOUT_S) == {heard: Outcome.DELIVERED}
-    assert device.take_settled() == [], "a waited-for acknowledgement is taken once"
+    assert notifier.wait([heard], TIMEOUT_S) == {heard: Outcome.DELIVERED}
+    assert notifier.take_settled() == [], "a waited-for acknowledgement is taken once"
     device.close()
-    server.close()
+    notifier.close()
 
 
 def test_a_refused_connection_names_the_broker_reason(stack: Settings, device_id: str) -> None:
