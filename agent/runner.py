@@ -145,11 +145,17 @@ class Agent:
         """Events at once; the newest samples at every upload tick; the backlog after an
         outage at `drain_batches_per_s`; never more than `max_inflight` batches unacked."""
         limit = self.settings.batch_max_samples
-        while self.delivery.room() and self.outbox.batch(Channel.EVENTS, limit, newest=False):
+        while (
+            self.delivery.room()
+            and self.outbox.queued(Channel.EVENTS)
+            and self.outbox.batch(Channel.EVENTS, limit, newest=False)
+        ):
             pass
         remote = self.downlink.config()
         upload_s = remote.upload_interval_s if remote else self.settings.upload_interval_s
-        if self.schedule.upload_due(mono, float(upload_s)):
+        if self.schedule.upload_due(mono, float(upload_s)) and self.outbox.queued(
+            Channel.TELEMETRY
+        ):
             self.outbox.batch(Channel.TELEMETRY, limit, newest=True)
         while (
             self.delivery.room()
