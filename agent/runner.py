@@ -24,7 +24,7 @@ from agent.outbox import Outbox
 from agent.readings import Readings
 from agent.schedule import Schedule, effective_intervals
 from agent.settings import AgentSettings
-from agent.store import Store
+from agent.store import Store, now_ms
 from agent.uplink import Uplink
 from devicecare import __version__
 from devicecare.contracts import (
@@ -39,10 +39,6 @@ from devicecare.contracts import (
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 5.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Agent:
