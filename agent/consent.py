@@ -38,6 +38,7 @@ def record(store: Store, device_id: str, consent: Consent) -> None:
         store.set(CONSENT_KEY, json.dumps(asdict(consent)))
         outbox.add_message(Channel.CONSENT, encode(update, compress=False))
     if not consent.telemetry:
-        outbox.clear()
-        store.forget_collected()
+        with store.transaction():
+            outbox.clear()
+            store.forget_collected()
         store.compact()

@@ -24,7 +24,7 @@ from agent.outbox import Outbox
 from agent.readings import Readings
 from agent.schedule import Schedule, effective_intervals
 from agent.settings import AgentSettings
-from agent.store import Store
+from agent.store import Store, now_ms
 from agent.uplink import Uplink
 from devicecare import __version__
 from devicecare.contracts import (
@@ -39,10 +39,6 @@ from devicecare.contracts import (
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 5.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Agent:
@@ -145,11 +141,17 @@ class Agent:
         """Events at once; the newest samples at every upload tick; the backlog after an
         outage at `drain_batches_per_s`; never more than `max_inflight` batches unacked."""
         limit = self.settings.batch_max_samples
-        while self.delivery.room() and self.outbox.batch(Channel.EVENTS, limit, newest=False):
+        while (
+            self.delivery.room()
+            and self.outbox.queued(Channel.EVENTS)
+            and self.outbox.batch(Channel.EVENTS, limit, newest=False)
+        ):
             pass
         remote = self.downlink.config()
         upload_s = remote.upload_interval_s if remote else self.settings.upload_interval_s
-        if self.schedule.upload_due(mono, float(upload_s)):
+        if self.schedule.upload_due(mono, float(upload_s)) and self.outbox.queued(
+            Channel.TELEMETRY
+        ):
             self.outbox.batch(Channel.TELEMETRY, limit, newest=True)
         while (
             self.delivery.room()

@@ -257,6 +257,9 @@ class Publisher:
                     continue
             rc = self.client.loop(min(0.05, left))
             if rc != mqtt.MQTT_ERR_SUCCESS:
+                with self._changed:
+                    if done():  # e.g. a refusing CONNACK, after which paho disconnects
+                        return
                 raise ConnectionError(f"connection lost: {mqtt.error_string(rc)}")
 
     def _connected(
