@@ -18,11 +18,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devicecare.config import Settings
-from devicecare.contracts import Answer, Channel, Offer, Severity, encode, topics
+from devicecare.contracts import Answer, Channel, Offer, encode, topics
+from devicecare.contracts.vocabulary import TouchPoint
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.errors import DeviceCareError
 from devicecare.mqttclient import MqttEndpoint, new_client
 from devicecare.stack.mosquitto import ServiceAccount
+from devicecare.timeconv import to_ms
 from notifier.channels.base import OfferChannel, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,6 @@ RECONNECT_PAUSE_S = 5.0
 """After a failed connection, sends fail at once for this long (no timeout per offer)."""
 
 
-def _ms(value: object) -> int:
-    return int(value.timestamp() * 1000)  # type: ignore[attr-defined]
-
-
 def offer_message(offer: Outgoing) -> Offer:
     """The wire `Offer` for an outgoing offer (the contract's payload model)."""
     return Offer(
@@ -43,19 +41,19 @@ def offer_message(offer: Outgoing) -> Offer:
         offer_id=offer.wire_id,
         device_id=offer.recipient.device_id,
         kind=offer.kind,
-        severity=Severity(offer.severity),
+        severity=offer.severity,
         title=offer.title,
         body=offer.body,
-        created_at=_ms(offer.created_at),
+        created_at=to_ms(offer.created_at),
         locale=offer.locale,
-        expires_at=_ms(offer.expires_at) if offer.expires_at else None,
+        expires_at=to_ms(offer.expires_at) if offer.expires_at else None,
         actions=[Answer.ACCEPT, Answer.DISMISS, Answer.WRONG],
     )
 
 
 class DeviceChannel(OfferChannel):
     name = "device"
-    touchpoint = "device_app"
+    touchpoint = TouchPoint.DEVICE_APP
 
     def __init__(self, endpoint: MqttEndpoint, timeout_s: float) -> None:
         self.endpoint = endpoint
