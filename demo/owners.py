@@ -6,19 +6,22 @@ owner who answers connects as the device (its own account), collects the queued
 offers, and publishes an `OfferResponse` like `devicecare agent respond` does; ingest
 stores it and the notifier applies it. How owners answer is drawn with a seed: an owner
 whose device really has the fault mostly accepts, one who got an offer for a fault the
-device does not have mostly says it was wrong or dismisses it.
+device does not have mostly says it was wrong or dismisses it. `assign_owners` gives the
+simulated devices plausible owners first (customers in the notifier's store).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import psycopg
 
 from devicecare.contracts import Answer, Channel, OfferResponse, decode, encode, topics
 from devicecare.mqttclient import MqttEndpoint, Publisher
+from notifier import store
 
 SESSION_EXPIRY_S = 7 * 86_400
 TIMEOUT_S = 30.0
@@ -27,6 +30,37 @@ TRUE_FAULT = {Answer.ACCEPT: 0.75, Answer.DISMISS: 0.15}
 WRONG_FAULT = {Answer.WRONG: 0.5, Answer.DISMISS: 0.4}
 """Answer probabilities; the rest of the probability is no answer at all."""
 MEDIAN_DELAY_H = 6.0
+DEFAULT_LOCALES = ("en", "de")
+DEFAULT_TIMEZONES = ("Europe/Berlin", "Europe/London", "America/New_York", "Asia/Tokyo")
+
+
+def assign_owners(
+    conn: psycopg.Connection,
+    device_ids: Iterable[str],
+    *,
+    locales: Sequence[str] = DEFAULT_LOCALES,
+    timezones: Sequence[str] = DEFAULT_TIMEZONES,
+    email_domain: str | None = "example.invalid",
+) -> dict[str, str]:
+    """One customer per device that has none, with locale and time zone taken round-robin
+    in device-id order and an address `<device_id>@<email_domain>` (None: no e-mail).
+    Devices that have an owner keep it. Returns device id -> customer id for all of them."""
+    ids = sorted(set(device_ids))
+    owned = store.owners(conn, ids)
+    with conn.transaction():
+        for index, device_id in enumerate(ids):
+            if device_id in owned:
+                continue
+            owned[device_id] = store.create_customer(
+                conn,
+                name=f"Owner of {device_id}",
+                email=f"{device_id}@{email_domain}" if email_domain else None,
+                locale=locales[index % len(locales)],
+                timezone=timezones[index % len(timezones)],
+                external_ref=f"owner:{device_id}",
+            )
+            store.attach(conn, device_id, owned[device_id])
+    return owned
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 import psycopg
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from devicecare.contracts import EventBatch, TelemetryBatch
+from devicecare.contracts.vocabulary import NotifyChannel
+from devicecare.timeconv import EPOCH, from_ms
 from ingest.intake import DeadLetter, Flush
 
 log = logging.getLogger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NOTIFY_CHANNEL = "devicecare_ingest"
 
 _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS incoming_batches (
@@ -35,10 +35,6 @@ CREATE TEMP TABLE IF NOT EXISTS incoming_batches (
 _BATCH_COLUMNS = "device_id, seq, channel, sent_at, rows, first_ts, last_ts"
 _BATCH_TYPES = ["text", "int8", "text", "timestamptz", "int4", "timestamptz", "timestamptz"]
 _EVENT_COLUMNS = ["ts", "device_id", "seq", "kind", "process", "signature", "app_version", "detail"]
-
-
-def at(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ class Writer:
                 self._side_effects(conn, flush)
                 self._dead_letters(conn, flush.dead)
                 if fresh:
-                    conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                    conn.execute(f"NOTIFY {NotifyChannel.INGEST}")
         except psycopg.OperationalError:
             self.close()
             raise
@@ -153,10 +149,10 @@ class Writer:
                             device_id,
                             seq,
                             channel,
-                            at(batch.sent_at),
+                            from_ms(batch.sent_at),
                             len(stamps),
-                            at(min(stamps)),
-                            at(max(stamps)),
+                            from_ms(min(stamps)),
+                            from_ms(max(stamps)),
                         )
                     )
             cur.execute(
@@ -186,7 +182,7 @@ class Writer:
                         detail = values[-1]
                         write(
                             (
-                                at(values[0]),
+                                from_ms(values[0]),
                                 device_id,
                                 seq,
                                 *values[1:-1],
@@ -205,7 +201,7 @@ class Writer:
                     for e in batch.events:
                         copy.write_row(
                             (
-                                at(e.ts),
+                                from_ms(e.ts),
                                 batch.device_id,
                                 batch.seq,
                                 e.kind.value,
@@ -222,7 +218,7 @@ class Writer:
         """Last seen, status, consent and offer answers: set-based, one statement each."""
         seen: dict[str, datetime] = {}
         for (device_id, _), (_, batch) in flush.batches.items():
-            seen[device_id] = max(seen.get(device_id, EPOCH), at(batch.sent_at))
+            seen[device_id] = max(seen.get(device_id, EPOCH), from_ms(batch.sent_at))
         if seen:
             conn.execute(
                 "UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, s.at)"
@@ -245,7 +241,7 @@ class Writer:
                     [
                         {
                             "state": s.state.value,
-                            "at": at(s.ts) if s.ts else datetime.now(UTC),
+                            "at": from_ms(s.ts) if s.ts else datetime.now(UTC),
                             "version": s.agent_version,
                             "model": s.model,
                             "os_name": s.os_name,
@@ -272,7 +268,7 @@ class Writer:
                             "telemetry": c.telemetry,
                             "care_offers": c.care_offers,
                             "email": c.email,
-                            "at": at(c.ts),
+                            "at": from_ms(c.ts),
                             "device_id": c.device_id,
                             "summary": _consent_summary(c.telemetry, c.care_offers, c.email),
                             "detail": Jsonb(c),
@@ -286,7 +282,7 @@ class Writer:
                     " (device_id, offer_id, answer, answered_at, comment)"
                     " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     [
-                        (r.device_id, r.offer_id, r.answer.value, at(r.ts), r.comment)
+                        (r.device_id, r.offer_id, r.answer.value, from_ms(r.ts), r.comment)
                         for _, r in flush.responses
                     ],
                 )

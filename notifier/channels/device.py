@@ -14,21 +14,19 @@ import socket
 import time
 
 from devicecare.config import Settings
-from devicecare.contracts import Answer, Channel, Offer, Severity, encode, topics
+from devicecare.contracts import Answer, Channel, Offer, encode, topics
+from devicecare.contracts.vocabulary import TouchPoint
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.errors import DeviceCareError
 from devicecare.mqttclient import MqttEndpoint, Outcome, Publisher
 from devicecare.stack.mosquitto import ServiceAccount
+from devicecare.timeconv import to_ms
 from notifier.channels.base import OfferChannel, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
 
 RECONNECT_PAUSE_S = 5.0
 """After a failed connection, sends fail at once for this long (no timeout per offer)."""
-
-
-def _ms(value: object) -> int:
-    return int(value.timestamp() * 1000)  # type: ignore[attr-defined]
 
 
 def offer_message(offer: Outgoing) -> Offer:
@@ -38,19 +36,19 @@ def offer_message(offer: Outgoing) -> Offer:
         offer_id=offer.wire_id,
         device_id=offer.recipient.device_id,
         kind=offer.kind,
-        severity=Severity(offer.severity),
+        severity=offer.severity,
         title=offer.title,
         body=offer.body,
-        created_at=_ms(offer.created_at),
+        created_at=to_ms(offer.created_at),
         locale=offer.locale,
-        expires_at=_ms(offer.expires_at) if offer.expires_at else None,
+        expires_at=to_ms(offer.expires_at) if offer.expires_at else None,
         actions=[Answer.ACCEPT, Answer.DISMISS, Answer.WRONG],
     )
 
 
 class DeviceChannel(OfferChannel):
     name = "device"
-    touchpoint = "device_app"
+    touchpoint = TouchPoint.DEVICE_APP
 
     def __init__(self, endpoint: MqttEndpoint, timeout_s: float) -> None:
         self.endpoint = endpoint

@@ -11,7 +11,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from devicecare.config import Settings, load_settings
-from notifier.customers import attach, create_customer
+from devicecare.contracts.vocabulary import FaultKind, Severity
+from notifier.store import attach, create_customer
 
 BASE = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 """A Monday noon (UTC): outside quiet hours in Europe and in UTC."""
@@ -61,9 +62,9 @@ def add_device(
 def add_finding(
     db: psycopg.Connection,
     device_id: str,
-    fault_kind: str = "battery_fade",
+    fault_kind: str = FaultKind.BATTERY_FADE,
     *,
-    severity: str = "medium",
+    severity: Severity = Severity.MEDIUM,
     confidence: float = 0.9,
     detected_at: datetime = BASE,
     reason: str = REASON,
