@@ -2,11 +2,14 @@
 
 Validation is the wire contract's own (`devicecare.contracts.decode`); a message that
 fails it becomes exactly one dead letter with the reason, and is acknowledged with the
-flush that records it. Nothing here talks to the database.
+flush that records it. So does a message on which the decoder itself fails in any other
+way (`decoder_error`): the broker would re-deliver it on every restart, so raising here
+would stop ingestion for everyone. Nothing here talks to the database.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -21,8 +24,11 @@ from devicecare.contracts import (
 )
 from devicecare.errors import ContractError
 
+log = logging.getLogger(__name__)
+
 PAYLOAD_HEAD_BYTES = 1024
 DETAIL_CHARS = 1000
+DECODER_ERROR = "decoder_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,11 @@ class Flush:
             message = decode(where, inbound.payload, now_ms=now_ms)
         except ContractError as exc:
             self.dead.append(DeadLetter.of(inbound, exc.reason, exc.detail, device_id))
+            return
+        except Exception as exc:  # any failure of one message is that message's dead letter
+            log.exception("the decoder failed on a message on %s", inbound.topic[:512])
+            detail = f"{type(exc).__name__}: {exc}"
+            self.dead.append(DeadLetter.of(inbound, DECODER_ERROR, detail, device_id))
             return
         if isinstance(message, TelemetryBatch | EventBatch):
             key = (message.device_id, message.seq)

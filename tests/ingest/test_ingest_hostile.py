@@ -1,0 +1,72 @@
+"""Hostile input through the real broker and database: one bad message never stops ingest."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from devicecare.config import Settings
+from devicecare.contracts import Channel, topics
+from tests.ingest.test_ingest import device, scalar, stored_batches
+from tests.ingest.test_intake_hostile import nested
+from tests.support.ingest_process import IngestWorkers, telemetry
+from tests.support.mqtt_clients import BrokerClient
+from tests.support.polling import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def workers(stack: Settings, db_url: str, tmp_path: Path) -> Iterator[IngestWorkers]:
+    w = IngestWorkers(stack, db_url, tmp_path)
+    yield w
+    w.stop_all()
+
+
+def send(client: BrokerClient, device_id: str, channel: Channel, doc: dict | bytes) -> None:
+    """Publish a document (or raw bytes) as the device; the broker must accept it."""
+    payload = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    assert client.publish(topics.topic(device_id, channel), payload) == "Success"
+
+
+def dead_letters(url: str, device_id: str) -> list[tuple[str, str | None, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT reason, device_id, topic FROM dead_letters"
+            " WHERE topic LIKE %s ORDER BY dead_letter_id",
+            (f"%/{device_id}/%",),
+        ).fetchall()
+
+
+def test_a_deeply_nested_status_is_dead_lettered_and_the_next_status_stored(
+    stack: Settings, db_url: str, workers: IngestWorkers, device_id: str
+) -> None:
+    workers.start()
+    client = device(stack, device_id)
+    now = int(time.time() * 1000)
+    send(client, device_id, Channel.STATUS, nested(1000))
+    send(
+        client,
+        device_id,
+        Channel.STATUS,
+        {"v": 1, "device_id": device_id, "state": "online", "ts": now},
+    )
+    send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 1))
+    wait_for(lambda: stored_batches(db_url, device_id) == 1, what="the batch after it")
+    wait_for(
+        lambda: (
+            scalar(db_url, "SELECT status FROM devices WHERE device_id = %s", (device_id,))
+            == "online"
+        ),
+        what="the valid status",
+    )
+    assert dead_letters(db_url, device_id) == [
+        ("too_deep", device_id, topics.topic(device_id, Channel.STATUS))
+    ]
+    assert workers.procs[0].poll() is None, "the worker is still running"
+    client.close()
