@@ -17,7 +17,9 @@ import time
 import psycopg
 
 from devicecare.config import Settings
+from devicecare.contracts import topics
 from devicecare.endpoints import database_url, mqtt_endpoint
+from devicecare.errors import ContractError
 from devicecare.stack.mosquitto import ServiceAccount
 from ingest.consumer import Consumer
 from ingest.intake import DeadLetter, Flush, Inbound
@@ -158,6 +160,11 @@ class IngestService:
 
 
 def _rejected(inbound: Inbound, exc: psycopg.Error) -> Flush:
+    """The dead letter of a message the database refused, with its device id."""
+    try:
+        device_id: str | None = topics.parse(inbound.topic).device_id
+    except ContractError:
+        device_id = None
     flush = Flush(messages=[inbound])
-    flush.dead.append(DeadLetter.of(inbound, "database_rejected", str(exc), None))
+    flush.dead.append(DeadLetter.of(inbound, "database_rejected", str(exc), device_id))
     return flush

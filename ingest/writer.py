@@ -95,7 +95,7 @@ class Writer:
         conn = self._connect()
         try:
             with conn.transaction():
-                self._admit_devices(conn, flush)
+                admitted = self._admit_devices(conn, flush)
                 fresh = self._claim(conn, flush)
                 samples, events = self._copy_rows(conn, flush, fresh)
                 self._side_effects(conn, flush)
@@ -105,6 +105,7 @@ class Writer:
         except psycopg.OperationalError:
             self.close()
             raise
+        self.known |= admitted
         return Written(
             samples=samples,
             events=events,
@@ -113,26 +114,29 @@ class Writer:
             dead=len(flush.dead),
         )
 
-    def _admit_devices(self, conn: psycopg.Connection, flush: Flush) -> None:
-        """Register devices seen for the first time, or dead-letter them (policy)."""
+    def _admit_devices(self, conn: psycopg.Connection, flush: Flush) -> set[str]:
+        """Register devices seen for the first time, or dead-letter them (policy).
+
+        Returns the devices that the known-device cache may learn, but only once the
+        transaction has committed: a rolled-back registration must be tried again.
+        """
         unseen = sorted(flush.devices() - self.known)
         if not unseen:
-            return
+            return set()
         if self.register_unknown:
             conn.execute(
                 "INSERT INTO devices (device_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
                 (unseen,),
             )
-            self.known.update(unseen)
-            return
+            return set(unseen)
         known = {
             r[0]
             for r in conn.execute(
                 "SELECT device_id FROM devices WHERE device_id = ANY(%s)", (unseen,)
             )
         }
-        self.known |= known
         flush.reject_devices(set(unseen) - known)
+        return known
 
     def _claim(self, conn: psycopg.Connection, flush: Flush) -> set[tuple[str, int]]:
         """Insert the flush's batch keys; return those not stored before."""

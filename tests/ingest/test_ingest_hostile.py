@@ -70,3 +70,50 @@ def test_a_deeply_nested_status_is_dead_lettered_and_the_next_status_stored(
     ]
     assert workers.procs[0].poll() is None, "the worker is still running"
     client.close()
+
+
+def test_a_refused_row_in_a_new_devices_first_flush_does_not_poison_it(
+    stack: Settings, db_url: str, db: psycopg.Connection, workers: IngestWorkers, device_id: str
+) -> None:
+    """The database refuses one offer answer (a constraint of this test's own database)
+    in the flush that also registers two new devices: both must still be registered."""
+    db.execute(
+        "ALTER TABLE offer_responses ADD CONSTRAINT test_refuses_poison"
+        " CHECK (comment IS DISTINCT FROM 'poison')"
+    )
+    workers.extra_env["DEVICECARE_INGEST__FLUSH_INTERVAL_MS"] = "3000"  # one flush for all
+    workers.start()
+    other = device_id + "-b"
+    client, other_client = device(stack, device_id), device(stack, other)
+    now = int(time.time() * 1000)
+
+    def online(c: BrokerClient, d: str) -> None:
+        send(c, d, Channel.STATUS, {"v": 1, "device_id": d, "state": "online", "ts": now})
+
+    def answer(offer: str, comment: str) -> None:
+        doc = {"v": 1, "device_id": device_id, "offer_id": offer, "answer": "accept"}
+        send(client, device_id, Channel.OFFER_RESPONSES, doc | {"ts": now, "comment": comment})
+
+    online(client, device_id)
+    answer("o-1", "poison")
+    online(other_client, other)
+    wait_for(lambda: dead_letters(db_url, device_id) != [], what="the refused answer")
+    assert dead_letters(db_url, device_id) == [
+        ("database_rejected", device_id, topics.topic(device_id, Channel.OFFER_RESPONSES))
+    ]
+    statuses = dict(db.execute("SELECT device_id, status FROM devices").fetchall())
+    assert statuses == {device_id: "online", other: "online"}
+
+    answer("o-2", "fine")
+    wait_for(
+        lambda: (
+            scalar(
+                db_url, "SELECT count(*) FROM offer_responses WHERE device_id = %s", (device_id,)
+            )
+            == 1
+        ),
+        what="the next answer of the same device",
+    )
+    assert len(dead_letters(db_url, device_id)) == 1
+    client.close()
+    other_client.close()
