@@ -124,8 +124,12 @@ class IngestService:
         self.metrics.flushed(written, reasons, len(flush), now - started, lag)
 
     def _isolate(self, flush: Flush) -> Written:
-        """Find the message the database refuses; it becomes a dead letter, the rest is kept."""
+        """Find the message the database refuses; it becomes a dead letter, the rest is kept.
+
+        Afterwards `flush.dead` holds every dead letter written, for the counters.
+        """
         totals = Written()
+        dead: list[DeadLetter] = []
         for inbound in flush.messages:
             single = Flush()
             single.accept(inbound)
@@ -134,9 +138,9 @@ class IngestService:
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                rejected = _rejected(inbound, exc)
-                written = self.writer.write(rejected)
-                flush.dead += rejected.dead
+                single = _rejected(inbound, exc)
+                written = self.writer.write(single)
+            dead += single.dead
             totals = Written(
                 totals.samples + written.samples,
                 totals.events + written.events,
@@ -144,6 +148,7 @@ class IngestService:
                 totals.duplicates + written.duplicates,
                 totals.dead + written.dead,
             )
+        flush.dead[:] = dead
         return totals
 
     def _health(self, *, force: bool = False) -> None:

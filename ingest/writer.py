@@ -5,6 +5,8 @@ with ON CONFLICT DO NOTHING RETURNING: one round trip tells which batches are ne
 only their rows are copied (binary COPY) into the hypertables. A batch re-sent by a
 device, or delivered twice by the broker, is thus stored once without a per-row check,
 also when two ingest workers race (the second waits on the first's key and skips it).
+A batch whose key was stored before with another content digest is not a repeat but a
+conflict: the first stays, the later one becomes a `seq_conflict` dead letter.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from devicecare.contracts import EventBatch, TelemetryBatch
-from ingest.intake import DeadLetter, Flush
+from ingest.intake import SEQ_CONFLICT, DeadLetter, Flush, conflict
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,20 @@ _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS incoming_batches (
     device_id text NOT NULL, seq bigint NOT NULL, channel text NOT NULL,
     sent_at timestamptz NOT NULL, rows integer NOT NULL,
-    first_ts timestamptz NOT NULL, last_ts timestamptz NOT NULL
+    first_ts timestamptz NOT NULL, last_ts timestamptz NOT NULL, digest bytea NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-_BATCH_COLUMNS = "device_id, seq, channel, sent_at, rows, first_ts, last_ts"
-_BATCH_TYPES = ["text", "int8", "text", "timestamptz", "int4", "timestamptz", "timestamptz"]
+_BATCH_COLUMNS = "device_id, seq, channel, sent_at, rows, first_ts, last_ts, digest"
+_BATCH_TYPES = [
+    "text",
+    "int8",
+    "text",
+    "timestamptz",
+    "int4",
+    "timestamptz",
+    "timestamptz",
+    "bytea",
+]
 _EVENT_COLUMNS = ["ts", "device_id", "seq", "kind", "process", "signature", "app_version", "detail"]
 
 
@@ -96,21 +107,22 @@ class Writer:
         try:
             with conn.transaction():
                 admitted = self._admit_devices(conn, flush)
-                fresh = self._claim(conn, flush)
+                fresh, conflicts, repeats = self._claim(conn, flush)
                 samples, events = self._copy_rows(conn, flush, fresh)
                 self._side_effects(conn, flush)
-                self._dead_letters(conn, flush.dead)
+                self._dead_letters(conn, [*flush.dead, *conflicts])
                 if fresh:
                     conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
         except psycopg.OperationalError:
             self.close()
             raise
         self.known |= admitted
+        flush.dead += conflicts
         return Written(
             samples=samples,
             events=events,
             batches=len(fresh),
-            duplicates=len(flush.batches) - len(fresh) + flush.repeats,
+            duplicates=repeats + flush.repeats,
             dead=len(flush.dead),
         )
 
@@ -138,10 +150,18 @@ class Writer:
         flush.reject_devices(set(unseen) - known)
         return known
 
-    def _claim(self, conn: psycopg.Connection, flush: Flush) -> set[tuple[str, int]]:
-        """Insert the flush's batch keys; return those not stored before."""
+    def _claim(
+        self, conn: psycopg.Connection, flush: Flush
+    ) -> tuple[set[tuple[str, int]], list[DeadLetter], int]:
+        """Insert the flush's batch keys; return those not stored before, and the conflicts.
+
+        Every message of a batch is compared with the content stored for its key (by
+        this flush or before): equal is a repeat, different a conflict. Batches stored
+        before digests existed (NULL) conflict with nothing. The count returned is that
+        of the repeats, the flush's own (`flush.repeats`) aside.
+        """
         if not flush.batches:
-            return set()
+            return set(), [], 0
         with conn.cursor() as cur:
             with cur.copy(
                 f"COPY incoming_batches ({_BATCH_COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -161,6 +181,7 @@ class Writer:
                             len(stamps),
                             at(min(stamps)),
                             at(max(stamps)),
+                            flush.digests[device_id, seq],
                         )
                     )
             cur.execute(
@@ -168,7 +189,24 @@ class Writer:
                 " FROM incoming_batches ON CONFLICT (device_id, seq) DO NOTHING"
                 " RETURNING device_id, seq"
             )
-            return {(r[0], r[1]) for r in cur.fetchall()}
+            fresh = {(r[0], r[1]) for r in cur.fetchall()}
+            stored: dict[tuple[str, int], bytes | None] = {k: flush.digests[k] for k in fresh}
+            if len(fresh) < len(flush.batches):
+                cur.execute(
+                    "SELECT i.device_id, i.seq, b.digest FROM incoming_batches i"
+                    " JOIN batches b USING (device_id, seq)"
+                )
+                stored = {(r[0], r[1]): r[2] for r in cur.fetchall()} | stored
+        conflicts: list[DeadLetter] = []
+        repeats = 0
+        for key, (inbound, _) in flush.batches.items():
+            for message, digest in [(inbound, flush.digests[key]), *flush.variants.get(key, [])]:
+                kept = stored.get(key)
+                if kept is None or kept == digest:
+                    repeats += message is not inbound or key not in fresh
+                else:
+                    conflicts.append(DeadLetter.of(message, SEQ_CONFLICT, conflict(key), key[0]))
+        return fresh, conflicts, repeats
 
     def _copy_rows(
         self, conn: psycopg.Connection, flush: Flush, fresh: set[tuple[str, int]]

@@ -117,3 +117,23 @@ def test_a_refused_row_in_a_new_devices_first_flush_does_not_poison_it(
     assert len(dead_letters(db_url, device_id)) == 1
     client.close()
     other_client.close()
+
+
+def test_a_resent_seq_with_other_content_keeps_the_first_and_is_dead_lettered(
+    stack: Settings, db_url: str, workers: IngestWorkers, device_id: str
+) -> None:
+    workers.start()
+    client = device(stack, device_id)
+    send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 1))
+    wait_for(lambda: stored_batches(db_url, device_id) == 1, what="the first batch")
+    send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 1, samples=3))
+    send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 1))  # a true repeat
+    send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 2))
+    wait_for(lambda: stored_batches(db_url, device_id) == 2, what="the next batch")
+    wait_for(lambda: dead_letters(db_url, device_id) != [], what="the conflict")
+    assert dead_letters(db_url, device_id) == [
+        ("seq_conflict", device_id, topics.topic(device_id, Channel.TELEMETRY))
+    ]
+    rows = scalar(db_url, "SELECT count(*) FROM samples WHERE device_id = %s", (device_id,))
+    assert rows == 40, "the first content of batch 1 is kept, once"
+    client.close()

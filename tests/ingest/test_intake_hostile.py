@@ -77,7 +77,7 @@ def test_any_failure_of_the_decoder_is_a_dead_letter_not_a_crash(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(intake, "decode", broken)
+    monkeypatch.setattr(intake, "decode_canonical", broken)
     flush = Flush()
     flush.accept(inbound(Channel.STATUS, b"{}"))
     assert len(flush) == 1
@@ -145,3 +145,15 @@ def test_trailing_data_after_the_json_or_the_gzip_stream_is_refused() -> None:
     assert reason_of(Channel.STATUS, gzip.compress(valid) + b"junk") == "undecompressible"
     two_members = gzip.compress(valid) + gzip.compress(valid)
     assert reason_of(Channel.STATUS, two_members) == "undecompressible"
+
+
+def test_a_resent_batch_with_other_content_in_the_same_flush_is_kept_aside() -> None:
+    flush = Flush()
+    first = telemetry(DEVICE, 7)
+    flush.accept(inbound(Channel.TELEMETRY, first))
+    flush.accept(inbound(Channel.TELEMETRY, gzip.decompress(first)))  # same content, plain
+    flush.accept(inbound(Channel.TELEMETRY, telemetry(DEVICE, 7, samples=3)))
+    assert flush.repeats == 1
+    assert flush.dead == [], "which content wins is decided against what is stored"
+    assert [len(v) for v in flush.variants.values()] == [1]
+    assert len(flush.batches[DEVICE, 7][1].samples) == 20  # type: ignore[union-attr]
