@@ -141,13 +141,7 @@ class IngestService:
                 single = _rejected(inbound, exc)
                 written = self.writer.write(single)
             dead += single.dead
-            totals = Written(
-                totals.samples + written.samples,
-                totals.events + written.events,
-                totals.batches + written.batches,
-                totals.duplicates + written.duplicates,
-                totals.dead + written.dead,
-            )
+            totals += written
         flush.dead[:] = dead
         return totals
 

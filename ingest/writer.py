@@ -12,7 +12,7 @@ conflict: the first stays, the later one becomes a `seq_conflict` dead letter.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -59,6 +59,11 @@ class Written:
     batches: int = 0
     duplicates: int = 0
     dead: int = 0
+    dropped_no_consent: int = 0
+    """Telemetry and event messages of devices whose telemetry consent is withdrawn."""
+
+    def __add__(self, other: Written) -> Written:
+        return Written(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 class Writer:
@@ -107,9 +112,11 @@ class Writer:
         try:
             with conn.transaction():
                 admitted = self._admit_devices(conn, flush)
-                fresh, conflicts, repeats = self._claim(conn, flush)
-                samples, events = self._copy_rows(conn, flush, fresh)
-                self._side_effects(conn, flush)
+                self._consents(conn, flush)
+                kept, dropped = self._with_consent(conn, flush)
+                fresh, conflicts, repeats = self._claim(conn, kept)
+                samples, events = self._copy_rows(conn, kept, fresh)
+                self._side_effects(conn, kept)
                 self._dead_letters(conn, [*flush.dead, *conflicts])
                 if fresh:
                     conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -122,8 +129,9 @@ class Writer:
             samples=samples,
             events=events,
             batches=len(fresh),
-            duplicates=repeats + flush.repeats,
+            duplicates=repeats + kept.repeats,
             dead=len(flush.dead),
+            dropped_no_consent=dropped,
         )
 
     def _admit_devices(self, conn: psycopg.Connection, flush: Flush) -> set[str]:
@@ -149,6 +157,36 @@ class Writer:
         }
         flush.reject_devices(set(unseen) - known)
         return known
+
+    @staticmethod
+    def _with_consent(conn: psycopg.Connection, flush: Flush) -> tuple[Flush, int]:
+        """The flush without the batches of devices whose telemetry consent is withdrawn.
+
+        Withdrawn means an explicit `telemetry: false` is stored (`consent_changed_at`
+        set): a device that never sent a consent message is not affected. Consent
+        changes of this flush are already stored, so a withdrawal also drops the
+        telemetry that arrived with it. The dropped messages are counted, not
+        dead-lettered: they are not faulty, only not wanted.
+        """
+        devices = sorted({device_id for device_id, _ in flush.batches})
+        if not devices:
+            return flush, 0
+        withdrawn = {
+            r[0]
+            for r in conn.execute(
+                "SELECT device_id FROM devices WHERE device_id = ANY(%s)"
+                " AND NOT consent_telemetry AND consent_changed_at IS NOT NULL",
+                (devices,),
+            )
+        }
+        if not withdrawn:
+            return flush, 0
+        batches = {k: v for k, v in flush.batches.items() if k[0] not in withdrawn}
+        dropped = sum(
+            1 + len(flush.variants.get(k, [])) for k in flush.batches if k[0] in withdrawn
+        )
+        variants = {k: v for k, v in flush.variants.items() if k in batches}
+        return replace(flush, batches=batches, variants=variants), dropped
 
     def _claim(
         self, conn: psycopg.Connection, flush: Flush
@@ -261,7 +299,7 @@ class Writer:
         return samples, events
 
     def _side_effects(self, conn: psycopg.Connection, flush: Flush) -> None:
-        """Last seen, status, consent and offer answers: set-based, one statement each."""
+        """Last seen, status and offer answers: set-based, one statement each."""
         seen: dict[str, datetime] = {}
         for (device_id, _), (_, batch) in flush.batches.items():
             seen[device_id] = max(seen.get(device_id, EPOCH), at(batch.sent_at))
@@ -298,30 +336,6 @@ class Writer:
                         for _, s in flush.statuses
                     ],
                 )
-            if flush.consents:
-                cur.executemany(
-                    "WITH changed AS (UPDATE devices SET consent_telemetry = %(telemetry)s,"
-                    " consent_care_offers = %(care_offers)s, consent_email = %(email)s,"
-                    " consent_changed_at = %(at)s WHERE device_id = %(device_id)s"
-                    " AND (consent_changed_at IS NULL OR consent_changed_at <= %(at)s)"
-                    " RETURNING device_id, customer_id)"
-                    " INSERT INTO interactions (ts, customer_id, device_id, touchpoint, kind,"
-                    " actor, summary, detail)"
-                    " SELECT %(at)s, customer_id, device_id, 'device_app', 'consent_changed',"
-                    " 'owner', %(summary)s, %(detail)s FROM changed",
-                    [
-                        {
-                            "telemetry": c.telemetry,
-                            "care_offers": c.care_offers,
-                            "email": c.email,
-                            "at": at(c.ts),
-                            "device_id": c.device_id,
-                            "summary": _consent_summary(c.telemetry, c.care_offers, c.email),
-                            "detail": Jsonb(c),
-                        }
-                        for _, c in flush.consents
-                    ],
-                )
             if flush.responses:
                 cur.executemany(
                     "INSERT INTO offer_responses"
@@ -332,6 +346,36 @@ class Writer:
                         for _, r in flush.responses
                     ],
                 )
+
+    @staticmethod
+    def _consents(conn: psycopg.Connection, flush: Flush) -> None:
+        """Store consent changes first, so that a withdrawal applies to this flush too."""
+        if not flush.consents:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "WITH changed AS (UPDATE devices SET consent_telemetry = %(telemetry)s,"
+                " consent_care_offers = %(care_offers)s, consent_email = %(email)s,"
+                " consent_changed_at = %(at)s WHERE device_id = %(device_id)s"
+                " AND (consent_changed_at IS NULL OR consent_changed_at <= %(at)s)"
+                " RETURNING device_id, customer_id)"
+                " INSERT INTO interactions (ts, customer_id, device_id, touchpoint, kind,"
+                " actor, summary, detail)"
+                " SELECT %(at)s, customer_id, device_id, 'device_app', 'consent_changed',"
+                " 'owner', %(summary)s, %(detail)s FROM changed",
+                [
+                    {
+                        "telemetry": c.telemetry,
+                        "care_offers": c.care_offers,
+                        "email": c.email,
+                        "at": at(c.ts),
+                        "device_id": c.device_id,
+                        "summary": _consent_summary(c.telemetry, c.care_offers, c.email),
+                        "detail": Jsonb(c),
+                    }
+                    for _, c in flush.consents
+                ],
+            )
 
     @staticmethod
     def _dead_letters(conn: psycopg.Connection, dead: list[DeadLetter]) -> None:

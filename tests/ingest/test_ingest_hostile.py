@@ -14,7 +14,7 @@ from devicecare.config import Settings
 from devicecare.contracts import Channel, topics
 from tests.ingest.test_ingest import device, scalar, stored_batches
 from tests.ingest.test_intake_hostile import nested
-from tests.support.ingest_process import IngestWorkers, telemetry
+from tests.support.ingest_process import FIXED_MS, IngestWorkers, telemetry
 from tests.support.mqtt_clients import BrokerClient
 from tests.support.polling import wait_for
 
@@ -136,4 +136,56 @@ def test_a_resent_seq_with_other_content_keeps_the_first_and_is_dead_lettered(
     ]
     rows = scalar(db_url, "SELECT count(*) FROM samples WHERE device_id = %s", (device_id,))
     assert rows == 40, "the first content of batch 1 is kept, once"
+    client.close()
+
+
+def consent(client: BrokerClient, device_id: str, ts: int, *, telemetry: bool) -> None:
+    doc = {"v": 1, "device_id": device_id, "ts": ts, "telemetry": telemetry}
+    send(client, device_id, Channel.CONSENT, doc | {"care_offers": telemetry, "email": False})
+
+
+def crashes(device_id: str, seq: int) -> dict:
+    ts = FIXED_MS + seq * 1000
+    event = {"ts": ts, "kind": "app_crash", "process": "com.example"}
+    return {"v": 1, "device_id": device_id, "seq": seq, "sent_at": ts, "events": [event]}
+
+
+def test_telemetry_and_events_after_a_consent_withdrawal_are_dropped_and_counted(
+    stack: Settings, db_url: str, workers: IngestWorkers, device_id: str
+) -> None:
+    workers.start()
+    client = device(stack, device_id)
+    now = int(time.time() * 1000)
+    consent(client, device_id, now - 60_000, telemetry=True)
+    send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 1))
+    wait_for(lambda: stored_batches(db_url, device_id) == 1, what="the batch with consent")
+
+    consent(client, device_id, now, telemetry=False)
+    for seq in range(2, 12):
+        send(client, device_id, Channel.TELEMETRY, telemetry(device_id, seq))
+    send(client, device_id, Channel.EVENTS, crashes(device_id, 12))
+    send(client, device_id, Channel.STATUS, {"v": 1, "device_id": device_id, "state": "offline"})
+    wait_for(
+        lambda: (
+            scalar(db_url, "SELECT status FROM devices WHERE device_id = %s", (device_id,))
+            == "offline"
+        ),
+        what="the status sent after the batches",
+    )
+    assert workers.stop() == 0
+    with psycopg.connect(db_url) as conn:
+        events = conn.execute(
+            "SELECT count(*) FROM events WHERE device_id = %s", (device_id,)
+        ).fetchone()
+        dropped, dead = conn.execute(
+            "SELECT dropped_no_consent, dead_lettered FROM pipeline_health"
+        ).fetchone()
+    assert (stored_batches(db_url, device_id), events) == (1, (0,))
+    assert (dropped, dead) == (11, 0)
+    assert dead_letters(db_url, device_id) == []
+
+    workers.start()
+    consent(client, device_id, now + 1000, telemetry=True)
+    send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 13))
+    wait_for(lambda: stored_batches(db_url, device_id) == 2, what="the batch after consent")
     client.close()
