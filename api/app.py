@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
+from api.middleware import RequestLimits
 from api.routes import offers
 from devicecare import __version__
 from devicecare.config import Settings
@@ -45,4 +46,5 @@ def create_app(
     app.state.link_secret = link_secret(settings)
     app.state.clock = clock
     app.include_router(offers.router)
+    app.add_middleware(RequestLimits)
     return app

@@ -117,6 +117,11 @@ def _inflate(payload: bytes, where: DeviceTopic) -> bytes:
     return raw
 
 
+def has_nul(text: bytes) -> bool:
+    """True if a JSON text holds a NUL character: `\\u0000` as an escape, or a raw 0 byte."""
+    return b"\x00" in text or (b"\\u0000" in text and _NUL_ESCAPE.search(text) is not None)
+
+
 def _check_structure(raw: bytes, where: DeviceTopic) -> None:
     """Refuse NUL characters and nesting deeper than MAX_JSON_DEPTH, before decoding.
 
@@ -127,7 +132,7 @@ def _check_structure(raw: bytes, where: DeviceTopic) -> None:
     brackets are left. Removing innermost pairs MAX_JSON_DEPTH times then empties a
     well-formed document. All of it runs in C, in a fraction of the decoder's time.
     """
-    if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
+    if has_nul(raw):
         raise _reject(RejectReason.INVALID, "NUL character (\\u0000) in a text field", where)
     doc = _ESCAPE.sub(b"", raw) if b"\\" in raw else raw
     marks = doc.translate(None, _NOT_MARKS).replace(b'""', b"")
