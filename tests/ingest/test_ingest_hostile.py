@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from devicecare.config import Settings
 from devicecare.contracts import Channel, topics
 from tests.ingest.test_ingest import device, scalar, stored_batches
 from tests.ingest.test_intake_hostile import nested
+from tests.support.hostile_payloads import corpus, valid
 from tests.support.ingest_process import FIXED_MS, IngestWorkers, telemetry
 from tests.support.mqtt_clients import BrokerClient
 from tests.support.polling import wait_for
@@ -188,4 +190,60 @@ def test_telemetry_and_events_after_a_consent_withdrawal_are_dropped_and_counted
     consent(client, device_id, now + 1000, telemetry=True)
     send(client, device_id, Channel.TELEMETRY, telemetry(device_id, 13))
     wait_for(lambda: stored_batches(db_url, device_id) == 2, what="the batch after consent")
+    client.close()
+
+
+def test_the_hostile_corpus_on_every_channel_is_dead_lettered_and_each_next_message_stored(
+    stack: Settings, db_url: str, workers: IngestWorkers, device_id: str
+) -> None:
+    workers.start()
+    client = device(stack, device_id)
+    now = int(time.time() * 1000)
+    entries = corpus(device_id, now)
+    last: dict[Channel, dict] = {}
+    for n, entry in enumerate(entries, start=1):
+        send(client, device_id, entry.channel, entry.payload)
+        last[entry.channel] = valid(entry.channel, device_id, n, now)
+        send(client, device_id, entry.channel, last[entry.channel])
+    per_channel = Counter(e.channel for e in entries)
+
+    wait_for(
+        lambda: len(dead_letters(db_url, device_id)) == len(entries),
+        timeout_s=60,
+        what="one dead letter per hostile payload",
+    )
+    letters = dead_letters(db_url, device_id)
+    assert [(r, t) for r, _, t in letters] == [
+        (e.reason, topics.topic(device_id, e.channel)) for e in entries
+    ]
+    assert {d for _, d, _ in letters} == {device_id}
+    wait_for(
+        lambda: (
+            stored_batches(db_url, device_id)
+            == per_channel[Channel.TELEMETRY] + per_channel[Channel.EVENTS]
+        ),
+        what="every valid batch",
+    )
+    with psycopg.connect(db_url) as conn:
+        answers, consents, status_ts = conn.execute(
+            "SELECT (SELECT count(*) FROM offer_responses WHERE device_id = %(d)s),"
+            " (SELECT count(*) FROM interactions WHERE device_id = %(d)s"
+            "  AND kind = 'consent_changed'),"
+            " (SELECT (status_detail->>'ts')::bigint FROM devices WHERE device_id = %(d)s)",
+            {"d": device_id},
+        ).fetchone()
+        channels = dict(
+            conn.execute(
+                "SELECT channel, count(*) FROM batches WHERE device_id = %s GROUP BY channel",
+                (device_id,),
+            ).fetchall()
+        )
+    assert channels == {
+        "telemetry": per_channel[Channel.TELEMETRY],
+        "events": per_channel[Channel.EVENTS],
+    }
+    assert answers == per_channel[Channel.OFFER_RESPONSES]
+    assert consents == per_channel[Channel.CONSENT]
+    assert status_ts == last[Channel.STATUS]["ts"]
+    assert workers.procs[0].poll() is None, "the worker survived the whole corpus"
     client.close()

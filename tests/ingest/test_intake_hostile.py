@@ -12,6 +12,7 @@ from devicecare.contracts.wire import decode
 from devicecare.errors import ContractError
 from ingest import intake
 from ingest.intake import DECODER_ERROR, Flush, Inbound
+from tests.support.hostile_payloads import corpus, valid
 from tests.support.ingest_process import FIXED_MS, telemetry
 
 DEVICE = "dev-hostile"
@@ -157,3 +158,23 @@ def test_a_resent_batch_with_other_content_in_the_same_flush_is_kept_aside() -> 
     assert flush.dead == [], "which content wins is decided against what is stored"
     assert [len(v) for v in flush.variants.values()] == [1]
     assert len(flush.batches[DEVICE, 7][1].samples) == 20  # type: ignore[union-attr]
+
+
+def test_every_payload_of_the_hostile_corpus_is_refused_with_its_reason() -> None:
+    now = FIXED_MS + 30 * 86_400_000
+    entries = corpus(DEVICE, now)
+    assert len(entries) >= 50
+    assert {e.channel for e in entries} == set(topics.UPLINK_CHANNELS)
+    got = [(e.channel.value, e.name, reason_at(e.channel, e.payload, now)) for e in entries]
+    assert got == [(e.channel.value, e.name, e.reason) for e in entries]
+    for channel in topics.UPLINK_CHANNELS:
+        where = topics.parse(topics.topic(DEVICE, channel))
+        decode(where, json.dumps(valid(channel, DEVICE, 1, now)).encode(), now_ms=now)
+
+
+def reason_at(channel: Channel, payload: bytes, now_ms: int) -> str:
+    try:
+        decode(topics.parse(topics.topic(DEVICE, channel)), payload, now_ms=now_ms)
+    except ContractError as exc:
+        return exc.reason
+    return "accepted"
