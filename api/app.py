@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import ConnectionPool
 
+from api.middleware import RequestLimits
 from api.routes import offers
 from devicecare import __version__
 from devicecare.config import Settings
@@ -51,4 +52,5 @@ def create_app(
     app.state.link_secret = link_secret(settings)
     app.state.clock = clock
     app.include_router(offers.router)
+    app.add_middleware(RequestLimits)
     return app

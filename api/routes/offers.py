@@ -59,7 +59,8 @@ LABELS = {
     },
 }
 
-Token = Annotated[str, Query(min_length=10, max_length=100)]
+Token = Annotated[str, Query(min_length=10, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+"""The link's base64url HMAC; anything else is refused before it reaches the comparison."""
 
 
 def _checked(conn: Conn, secret: bytes, offer_id: uuid.UUID, token: str) -> dict:
