@@ -35,7 +35,7 @@ class IngestService:
         self.worker = worker_name(index)
         self.consumer = Consumer(
             mqtt_endpoint(settings, ServiceAccount.INGEST),
-            self.worker,
+            ServiceAccount.INGEST.client_id(self.worker),
             group=self.cfg.shared_group,
             queue_max=self.cfg.queue_max_messages,
             session_expiry_s=self.cfg.session_expiry_s,

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from devicecare.endpoints import (
 from devicecare.errors import StackError
 from devicecare.mqttclient import MqttEndpoint, probe
 from devicecare.stack import processes
-from devicecare.stack.mosquitto import LocalMosquitto, ServiceAccount, find_binary
+from devicecare.stack.mosquitto import LocalMosquitto, ServiceAccount, add_devices, find_binary
 from devicecare.stack.postgres import LocalPostgres, find_bindir
 
 
@@ -117,7 +116,7 @@ def _up_mosquitto(settings: Settings, state: dict) -> None:
     if known and known["pid"] and processes.alive(known["pid"], "mosquitto"):
         return
     port = _port(settings.stack.host, known.get("port") if known else None)
-    mq.write_config(port, state["accounts"] | state["devices"])
+    mq.write_config(port, state["accounts"], state["devices"])
     pid = mq.start(port, settings.stack.start_timeout_s)
     host = settings.stack.host
     url = f"mqtt://[{host}]:{port}" if ":" in host else f"mqtt://{host}:{port}"
@@ -157,23 +156,14 @@ def provision_devices(settings: Settings, device_ids: Sequence[str]) -> dict[str
         if not known or not known["pid"] or not processes.alive(known["pid"], "mosquitto"):
             raise StackError("the local broker is not running: run `devicecare stack up`")
         added = {d: secrets.token_urlsafe(18) for d in device_ids if d not in state["devices"]}
-        state["devices"].update(added)
-        mq = _mosquitto(settings)
         if added:
-            mq.update_accounts(known["pid"], state["accounts"] | state["devices"])
-            first = next(iter(added))
-            endpoint = MqttEndpoint(known["host"], known["port"], first, added[first])
-            _wait_accepted(endpoint, settings.stack.start_timeout_s)
+            admin = ServiceAccount.ADMIN
+            endpoint = MqttEndpoint(
+                known["host"], known["port"], admin.value, state["accounts"][admin]
+            )
+            add_devices(endpoint, added, settings.stack.start_timeout_s)
+            state["devices"].update(added)
         return {d: state["devices"][d] for d in device_ids}
-
-
-def _wait_accepted(endpoint: MqttEndpoint, timeout_s: float) -> None:
-    """Wait until the broker has reloaded its password file and accepts a new account."""
-    deadline = time.monotonic() + timeout_s
-    while (answer := probe(endpoint, f"{endpoint.username}-probe")) != "Success":
-        if time.monotonic() > deadline:
-            raise StackError(f"broker still refuses {endpoint.username!r}: {answer}")
-        time.sleep(0.05)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
@@ -220,5 +210,5 @@ def _mosquitto_status(settings: Settings, state: dict) -> ServiceStatus:
     except StackError as exc:
         return ServiceStatus("mosquitto", False, "-", str(exc))
     where = f"{endpoint.host}:{endpoint.port}"
-    answer = probe(endpoint, f"devicecare-status-{os.getpid()}")
+    answer = probe(endpoint, ServiceAccount.MONITOR.client_id(f"status-{os.getpid()}"))
     return ServiceStatus("mosquitto", answer == "Success", where, f"connect: {answer}", pid)
