@@ -81,7 +81,7 @@ def enroll(
     from agent.settings import config_path
     from devicecare.cli_context import settings_of
     from devicecare.endpoints import read_state
-    from devicecare.stack import local
+    from devstack import local
 
     path = config or config_path()
     if path.exists() and not force:

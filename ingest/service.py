@@ -17,8 +17,8 @@ import time
 import psycopg
 
 from devicecare.config import Settings
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import database_url, mqtt_endpoint
-from devicecare.stack.mosquitto import ServiceAccount
 from ingest.consumer import Consumer
 from ingest.intake import DeadLetter, Flush, Inbound
 from ingest.metrics import Metrics, worker_name

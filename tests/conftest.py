@@ -22,7 +22,7 @@ from psycopg import sql
 from devicecare.config import Settings, load_settings
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url
-from devicecare.stack import local
+from devstack import local
 
 
 @pytest.fixture(scope="session")

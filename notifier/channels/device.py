@@ -19,10 +19,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from devicecare.config import Settings
 from devicecare.contracts import Answer, Channel, Offer, Severity, encode, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.errors import DeviceCareError
 from devicecare.mqttclient import MqttEndpoint, new_client
-from devicecare.stack.mosquitto import ServiceAccount
 from notifier.channels.base import OfferChannel, Outgoing, SendResult
 
 log = logging.getLogger(__name__)

@@ -27,9 +27,9 @@ from devicecare.contracts import (
     encode,
     topics,
 )
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import database_url, mqtt_endpoint
-from devicecare.stack import local
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local
 from tests.support.agent_process import AgentProcess, assert_exactly_once, fake_device, write_config
 from tests.support.mqtt_clients import BrokerClient, connect
 from tests.support.polling import wait_for

@@ -15,10 +15,11 @@ import pytest
 from agent.consent import Consent, record
 from devicecare.config import Settings
 from devicecare.contracts import Channel, TelemetryBatch, decode, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import mqtt_endpoint, stack_dir
 from devicecare.mqttclient import MqttEndpoint
-from devicecare.stack import local, processes
-from devicecare.stack.mosquitto import ServiceAccount, find_plugin
+from devstack import local, processes
+from devstack.mosquitto import find_plugin
 from tests.support.agent_process import AgentProcess, fake_device, write_config
 from tests.support.mqtt_clients import connect
 from tests.support.polling import wait_for

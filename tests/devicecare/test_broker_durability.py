@@ -21,9 +21,9 @@ import pytest
 
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import database_url, mqtt_endpoint, read_state
-from devicecare.stack import local, processes
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local, processes
 from tests.support.ingest_process import IngestWorkers, telemetry
 from tests.support.mqtt_clients import BrokerClient, connect
 from tests.support.polling import wait_for

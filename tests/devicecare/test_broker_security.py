@@ -15,9 +15,10 @@ import pytest
 
 from devicecare.config import Settings
 from devicecare.contracts import Channel, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import mqtt_endpoint
-from devicecare.stack import local
-from devicecare.stack.mosquitto import CONTROL_TOPIC, ServiceAccount
+from devstack import local
+from devstack.mosquitto import CONTROL_TOPIC
 from tests.support.mqtt_clients import BrokerClient, connect
 
 pytestmark = pytest.mark.integration

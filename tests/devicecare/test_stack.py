@@ -12,11 +12,11 @@ import pytest
 
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import mqtt_endpoint, read_state
 from devicecare.errors import StackError
 from devicecare.mqttclient import MqttEndpoint
-from devicecare.stack import local, processes
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local, processes
 from tests.support.mqtt_clients import BrokerClient, connect
 
 pytestmark = pytest.mark.integration

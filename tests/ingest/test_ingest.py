@@ -20,7 +20,7 @@ from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, topics
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url, mqtt_endpoint, read_state
-from devicecare.stack import local, processes
+from devstack import local, processes
 from tests.support.ingest_process import FIXED_MS, IngestWorkers, telemetry
 from tests.support.mqtt_clients import BrokerClient, connect
 from tests.support.polling import wait_for

@@ -20,11 +20,11 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.contracts.topics import (
     DOWNLINK_CHANNELS,
     UPLINK_CHANNELS,
@@ -35,7 +35,7 @@ from devicecare.contracts.topics import (
 )
 from devicecare.errors import StackError
 from devicecare.mqttclient import MqttEndpoint, new_client
-from devicecare.stack import processes
+from devstack import processes
 
 MAX_PACKET_BYTES = 32 * 1024 * 1024
 """Above the contract's payload limit, so oversized payloads reach ingest's dead letters."""
@@ -58,24 +58,6 @@ PLUGIN_PATHS = (
 )
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
-
-
-class ServiceAccount(StrEnum):
-    """Server-side MQTT accounts; the leading `_` can never be a device id."""
-
-    INGEST = "_ingest"
-    NOTIFIER = "_notifier"
-    MONITOR = "_monitor"
-    ADMIN = "_admin"
-    """Manages the broker's accounts (dynamic-security `$CONTROL` topic); nothing else."""
-
-    def client_id(self, instance: str) -> str:
-        """A client id for one connection of this account.
-
-        It starts with the account's `_`, which no device id has, and devices are bound to
-        their own device id: no device can take over (or wipe) a service's session.
-        """
-        return f"{self.value}-{instance}"[:64]
 
 
 def _acl(kind: str, topic_filter: str) -> dict[str, object]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import psycopg
 
 from devicecare.config import Settings
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.contracts.topics import check_device_id
 from devicecare.endpoints import (
     database_url,
@@ -30,9 +31,9 @@ from devicecare.endpoints import (
 )
 from devicecare.errors import StackError
 from devicecare.mqttclient import MqttEndpoint, probe
-from devicecare.stack import processes
-from devicecare.stack.mosquitto import LocalMosquitto, ServiceAccount, add_devices, find_binary
-from devicecare.stack.postgres import LocalPostgres, find_bindir
+from devstack import processes
+from devstack.mosquitto import LocalMosquitto, add_devices, find_binary
+from devstack.postgres import LocalPostgres, find_bindir
 
 
 @dataclass(frozen=True)

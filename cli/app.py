@@ -17,7 +17,7 @@ from devicecare import __version__
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
-from devicecare.stack.cli import app as stack_app
+from devstack.cli import app as stack_app
 from ingest.cli import ingest
 from notifier.cli import notify
 from simulator.cli import simulate

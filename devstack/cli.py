@@ -17,7 +17,7 @@ from rich.table import Table
 from devicecare.cli_context import settings_of
 
 if TYPE_CHECKING:
-    from devicecare.stack.local import ServiceStatus
+    from devstack.local import ServiceStatus
 
 app = typer.Typer(help="The project-local TimescaleDB and Mosquitto.", no_args_is_help=True)
 out = Console()
@@ -27,7 +27,7 @@ out = Console()
 def up(ctx: typer.Context) -> None:
     """Start the local PostgreSQL+TimescaleDB and Mosquitto (a no-op when they run)."""
     from devicecare.endpoints import state_file
-    from devicecare.stack import local
+    from devstack import local
 
     settings = settings_of(ctx)
     local.up(settings)
@@ -44,7 +44,7 @@ def down(
     ] = None,
 ) -> None:
     """Stop exactly the servers `up` started, by PID."""
-    from devicecare.stack import local
+    from devstack import local
 
     unknown = set(only or ()) - set(local.SERVICES)
     if unknown:
@@ -59,7 +59,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Health of both services and the TimescaleDB edition; exit 1 when one is unhealthy."""
-    from devicecare.stack import local
+    from devstack import local
 
     services = local.status(settings_of(ctx))
     if as_json:
@@ -76,7 +76,7 @@ def provision(
     device_ids: Annotated[list[str], typer.Argument(help="Device ids to give MQTT accounts.")],
 ) -> None:
     """Create MQTT accounts on the local broker and print their credentials as JSON."""
-    from devicecare.stack import local
+    from devstack import local
 
     print(json.dumps(local.provision_devices(settings_of(ctx), device_ids)))
 
