@@ -236,6 +236,7 @@ def main() -> None:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         local.up(settings)
+        settings = local.fill(settings)
         listener, traffic = listen(settings, names)
         procs = start(settings, work, phone, names)
         time.sleep(STARTUP_S)

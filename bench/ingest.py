@@ -246,6 +246,7 @@ def main() -> None:
     settings = load_settings(state_dir=work / "state")
     try:
         local.up(settings)
+        settings = local.fill(settings)
         batches = make_batches(args.samples, args.batch)
         total = len(batches) * args.batch
         local.provision_devices(settings, sorted({b.device_id for b in batches}))

@@ -92,7 +92,7 @@ def own_broker(stack: Settings) -> Iterator[Settings]:
     settings = load_settings(state_dir=root, database_url=database_url(stack))
     local.up(settings)
     try:
-        yield settings
+        yield local.fill(settings)
     finally:
         local.down(settings, purge=True)
         shutil.rmtree(root, ignore_errors=True)

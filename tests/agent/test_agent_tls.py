@@ -16,10 +16,11 @@ from agent.consent import Consent, record
 from devicecare.config import Settings
 from devicecare.contracts import Channel, TelemetryBatch, decode, topics
 from devicecare.contracts.accounts import ServiceAccount
-from devicecare.endpoints import mqtt_endpoint, stack_dir
+from devicecare.endpoints import mqtt_endpoint
 from devicecare.mqttclient import MqttEndpoint
 from devstack import local, processes
 from devstack.mosquitto import find_plugin
+from devstack.state import stack_dir
 from tests.support.agent_process import AgentProcess, fake_device, write_config
 from tests.support.mqtt_clients import connect
 from tests.support.polling import wait_for

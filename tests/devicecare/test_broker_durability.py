@@ -22,8 +22,9 @@ import pytest
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, topics
 from devicecare.contracts.accounts import ServiceAccount
-from devicecare.endpoints import database_url, mqtt_endpoint, read_state
+from devicecare.endpoints import database_url, mqtt_endpoint
 from devstack import local, processes
+from devstack.state import read_state
 from tests.support.ingest_process import IngestWorkers, telemetry
 from tests.support.mqtt_clients import BrokerClient, connect
 from tests.support.polling import wait_for
@@ -46,7 +47,7 @@ def broker(stack: Settings) -> Iterator[Settings]:
     settings = load_settings(state_dir=root, database_url=database_url(stack))
     local.up(settings)
     try:
-        yield settings
+        yield local.fill(settings)
     finally:
         local.down(settings, purge=True)
         shutil.rmtree(root, ignore_errors=True)

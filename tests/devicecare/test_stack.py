@@ -13,10 +13,11 @@ import pytest
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, topics
 from devicecare.contracts.accounts import ServiceAccount
-from devicecare.endpoints import mqtt_endpoint, read_state
+from devicecare.endpoints import mqtt_endpoint
 from devicecare.errors import StackError
 from devicecare.mqttclient import MqttEndpoint
 from devstack import local, processes
+from devstack.state import read_state
 from tests.support.mqtt_clients import BrokerClient, connect
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,7 @@ def test_a_stopped_stack_starts_again_with_its_data(spare: Settings) -> None:
     local.down(spare)
     local.up(spare)
     assert all(s.healthy for s in local.status(spare))
-    connect(mqtt_endpoint(spare, "keeper-1"), "keeper-1").close()
+    connect(mqtt_endpoint(local.fill(spare), "keeper-1"), "keeper-1").close()
 
 
 def test_broker_refuses_bad_passwords_and_anonymous_clients(
