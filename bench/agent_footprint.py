@@ -174,7 +174,7 @@ def start(
         "agent": [
             sys.executable,
             "-m",
-            "devicecare",
+            "cli",
             "agent",
             "run",
             "--config",

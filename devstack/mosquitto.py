@@ -47,8 +47,9 @@ PBKDF2_ITERATIONS = 101
 """Mosquitto's own default for its PBKDF2-SHA512 password hashes."""
 
 AUTOSAVE_CHANGES = 1
-"""Save the in-memory database after every change (a queued message is one), so that a
-batch the broker acknowledged is on disk before the broker can crash; see design.md."""
+"""Save the in-memory database after every change (a queued message is one). Mosquitto
+still acknowledges before it writes, so a kill -9 can lose what it acknowledged in its
+last loop iteration: the bound that design.md states and test_broker_durability measures."""
 
 PLUGIN_PATHS = (
     "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
