@@ -1,4 +1,7 @@
-"""`devicecare agent`: run the device agent, enrol it, and the owner's commands.
+"""`devicecare agent`: run the device agent, and the owner's commands.
+
+`devicecare agent enroll` lives with the development stack (devstack.cli), which the
+command line adds to this group.
 
 The owner's commands (consent, offers, respond) work on the agent's store directly, so
 they also work while the agent is not running; the running agent picks the changes up
@@ -7,9 +10,7 @@ on its next turn and sends what they queued.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -64,41 +65,6 @@ def run(config: ConfigOption = None) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and module
-
-
-@app.command()
-def enroll(
-    ctx: typer.Context,
-    device_id: Annotated[
-        str | None, typer.Option(help="Device id (default: this machine's host name).")
-    ] = None,
-    config: ConfigOption = None,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing settings file.")] = False,
-) -> None:
-    """Give this machine a device account on the local stack and write the agent's settings."""
-    import re
-
-    from agent.settings import config_path
-    from devicecare.cli_context import settings_of
-    from devicecare.endpoints import read_state
-    from devicecare.stack import local
-
-    path = config or config_path()
-    if path.exists() and not force:
-        raise typer.BadParameter(f"{path} exists; use --force to replace it")
-    device = device_id or re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()).lstrip("_-.")
-    settings = settings_of(ctx)
-    password = local.provision_devices(settings, [device])[device]
-    state = read_state(settings)
-    assert state is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        f"device_id = {json.dumps(device)}\n"
-        f"mqtt_url = {json.dumps(state['mosquitto']['url'])}\n"
-        f"password = {json.dumps(password)}\n"
-    )
-    path.chmod(0o600)
-    out.print(f"enrolled {device}; settings in {path}")
 
 
 @consent_app.command("grant")

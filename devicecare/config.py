@@ -183,6 +183,11 @@ class Settings(BaseSettings):
         description="external MQTT broker as mqtt[s]://user:password@host:port; "
         "default: the local stack",
     )
+    mqtt_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON object of MQTT account name -> password, read at each connection; "
+        "default: the credentials of mqtt_url",
+    )
     state_dir: Path = Field(
         default=Path(".devicecare"), description="local stack data, credentials and caches"
     )

@@ -17,10 +17,10 @@ import psycopg
 
 from devicecare.config import Settings
 from devicecare.contracts import Channel, DeviceConfig, encode, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.errors import DeviceCareError
 from devicecare.mqttclient import Outcome, Publisher
-from devicecare.stack.mosquitto import ServiceAccount
 from deviceconfig import store
 from deviceconfig.layers import Layer, Scope, effective
 
@@ -51,7 +51,7 @@ def publish(settings: Settings, sends: list[Sent], timeout_s: float = 10.0) -> N
     """Publish every config retained and wait for all PUBACKs; PublishError otherwise."""
     if not sends:
         return
-    client_id = f"_config-{socket.gethostname()}-{os.getpid()}"[:64]
+    client_id = ServiceAccount.NOTIFIER.client_id(f"config-{socket.gethostname()}-{os.getpid()}")
     publisher = Publisher(mqtt_endpoint(settings, ServiceAccount.NOTIFIER), client_id)
     try:
         publisher.connect(keepalive=30, threaded=True)

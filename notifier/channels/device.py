@@ -15,11 +15,11 @@ import time
 
 from devicecare.config import Settings
 from devicecare.contracts import Answer, Channel, Offer, encode, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.contracts.vocabulary import TouchPoint
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.errors import DeviceCareError
 from devicecare.mqttclient import MqttEndpoint, Outcome, Publisher
-from devicecare.stack.mosquitto import ServiceAccount
 from devicecare.timeconv import to_ms
 from notifier.channels.base import OfferChannel, Outgoing, SendResult
 
@@ -69,7 +69,9 @@ class DeviceChannel(OfferChannel):
         if self.publisher is not None and self.publisher.connected:
             return self.publisher
         self.close()
-        client_id = f"_notifier-{socket.gethostname()}-{os.getpid()}-{id(self):x}"[:64]
+        client_id = ServiceAccount.NOTIFIER.client_id(
+            f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        )
         publisher = Publisher(self.endpoint, client_id)
         self.publisher = publisher
         publisher.connect(keepalive=30, threaded=True)

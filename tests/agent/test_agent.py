@@ -26,9 +26,9 @@ from devicecare.contracts import (
     encode,
     topics,
 )
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import database_url, mqtt_endpoint
-from devicecare.stack import local
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local
 from tests.support.agent_process import AgentProcess, assert_exactly_once, fake_device, write_config
 from tests.support.mqtt_clients import BrokerClient, connect
 from tests.support.polling import wait_for
@@ -91,7 +91,7 @@ def own_broker(stack: Settings) -> Iterator[Settings]:
     settings = load_settings(state_dir=root, database_url=database_url(stack))
     local.up(settings)
     try:
-        yield settings
+        yield local.fill(settings)
     finally:
         local.down(settings, purge=True)
         shutil.rmtree(root, ignore_errors=True)

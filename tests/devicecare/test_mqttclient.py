@@ -11,10 +11,10 @@ import pytest
 
 from devicecare.config import Settings
 from devicecare.contracts import Channel, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.mqttclient import Outcome, Publisher
-from devicecare.stack import local
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local
 
 pytestmark = pytest.mark.integration
 

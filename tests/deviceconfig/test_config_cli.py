@@ -16,9 +16,9 @@ from agent.consent import Consent, record
 from devicecare.config import Settings
 from devicecare.contracts import Channel, topics
 from devicecare.endpoints import mqtt_endpoint
-from devicecare.stack import local
 from deviceconfig import publish, store
 from deviceconfig.layers import Scope
+from devstack import local
 from tests.support.agent_process import AgentProcess, fake_device, write_config
 from tests.support.ingest_process import IngestWorkers
 from tests.support.mqtt_clients import connect

@@ -46,7 +46,7 @@ def test_notify_command_does_one_pass_at_a_given_time_and_prints_counts(
 
     def run(*args: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "devicecare", "notify", *args],
+            [sys.executable, "-m", "cli", "notify", *args],
             capture_output=True,
             text=True,
             check=True,
@@ -82,7 +82,7 @@ def test_the_loop_wakes_on_a_new_finding_and_stops_on_sigterm(
         )
         log = (tmp_path / "notify.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devicecare", "notify"], stdout=log, stderr=log, env=env
+            [sys.executable, "-m", "cli", "notify"], stdout=log, stderr=log, env=env
         )
         try:
             wait_for(

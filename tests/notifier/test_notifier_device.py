@@ -14,7 +14,7 @@ from agent.consent import Consent, record
 from devicecare.config import Settings
 from devicecare.contracts.vocabulary import FaultKind
 from devicecare.endpoints import mqtt_endpoint
-from devicecare.stack import local
+from devstack import local
 from notifier.service import Notifier
 from tests.support.agent_process import AgentProcess, fake_device, write_config
 from tests.support.ingest_process import IngestWorkers

@@ -69,7 +69,7 @@ class AgentProcess:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "devicecare", "agent", *args, "--config", str(self.config)],
+            [sys.executable, "-m", "cli", "agent", *args, "--config", str(self.config)],
             capture_output=True,
             text=True,
             check=True,
@@ -79,7 +79,7 @@ class AgentProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "devicecare", "agent", "run", "--config", str(self.config)],
+                [sys.executable, "-m", "cli", "agent", "run", "--config", str(self.config)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

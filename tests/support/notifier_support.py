@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from devicecare.config import Settings, load_settings
 from devicecare.contracts.vocabulary import FaultKind, Severity
+from devstack import local
 from notifier.store import attach, create_customer
 
 BASE = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -21,8 +22,8 @@ REASON = "Battery capacity fell from 96% to 81% in three weeks, twice as fast as
 
 
 def notifier_settings(stack: Settings, **notifier: Any) -> Settings:
-    return load_settings(
-        state_dir=stack.state_dir, notifier={"link_secret": LINK_SECRET} | notifier
+    return local.fill(
+        load_settings(state_dir=stack.state_dir, notifier={"link_secret": LINK_SECRET} | notifier)
     )
 
 
