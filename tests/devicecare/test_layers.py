@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: list[set[str]] = [
     {"devicecare"},  # the foundation: contracts, settings, errors, migrations, MQTT client
-    {"agent", "ingest", "notifier"},
+    {"agent", "ingest", "notifier", "deviceconfig"},
     {"api"},
     {"devstack"},  # the development stack
     {"simulator"},
@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
 ]
 """Lowest first: a package may import only from its own layer's package and lower layers."""
 
-SERVICES = {"agent", "ingest", "notifier", "api", "detectors"}
+SERVICES = {"agent", "ingest", "notifier", "deviceconfig", "api", "detectors"}
 """What runs in production; none of it may import the development stack."""
 
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
