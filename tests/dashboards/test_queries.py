@@ -31,3 +31,22 @@ def test_every_query_runs_and_returns_rows(seeded: psycopg.Connection) -> None:
     assert not problems, "\n".join(map(str, problems))
     panels = sum(len(d["panels"]) for d in dashboards.values())
     assert sum(r.item.startswith("panel") for r in runs) == panels
+
+
+def test_fleet_panels_never_scan_raw_samples(seeded: psycopg.Connection) -> None:
+    """Fleet panels read the rollups: no chunk of `samples` or `events` in any plan."""
+    raw_chunks = {
+        name
+        for (name,) in seeded.execute(
+            "SELECT chunk_name FROM timescaledb_information.chunks"
+            " WHERE hypertable_name IN ('samples', 'events')"
+        ).fetchall()
+    }
+    assert raw_chunks
+    fleet = {"fleet.json": catalog.load()["fleet.json"]}
+    runs = [r for r in checks.run(seeded, fleet, now=NOW) if r.item.startswith("panel")]
+    assert runs
+    for run in runs:
+        plan = "\n".join(r[0] for r in seeded.execute(f"EXPLAIN {run.sql}").fetchall())
+        touched = {c for c in raw_chunks if c in plan} | ({"samples"} & set(plan.split()))
+        assert not touched, f"{run.item} scans {sorted(touched)[:3]}"
