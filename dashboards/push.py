@@ -39,7 +39,7 @@ def push(
     """Create the folder when missing, then upload every dashboard into it."""
     api = GrafanaApi.from_url(url, credential=token, timeout=TIMEOUT_S)
     try:
-        api.health.check()  # a URL that is not Grafana's fails here, before any change
+        api.health.check()  # build info: a URL that is not Grafana fails here, changing nothing
         _ensure_folder(api)
         for dashboard in dashboards.values():
             _may_overwrite(api, dashboard, force=force)

@@ -18,6 +18,7 @@ import pytest
 from dashboards import catalog, rollups
 from dashboards.errors import DashboardError
 from dashboards.push import push
+from tests.support.grafana_stand_in import grafana_stand_in
 
 
 def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -129,3 +130,37 @@ def test_push_to_an_unreachable_server_is_a_clear_error() -> None:
 def test_push_to_a_server_that_is_not_grafana(not_grafana: str) -> None:
     with pytest.raises(DashboardError, match="answered 404"):
         push(not_grafana, "token", catalog.load())
+
+
+def test_push_creates_the_folder_and_overwrites_its_own_dashboards() -> None:
+    dashboards = catalog.load()
+    with grafana_stand_in("tok") as (url, state):
+        first = push(url, "tok", dashboards)
+        assert state.folders == {"devicecare": "DeviceCare"}
+        assert {p.uid for p in first} == {d["uid"] for d in dashboards.values()}
+        second = push(url, "tok", dashboards)
+        assert {p.version for p in second} == {2}
+        assert all(s["folderUid"] == "devicecare" for s in state.dashboards.values())
+
+
+def test_push_leaves_a_foreign_dashboard_alone_without_force() -> None:
+    dashboards = catalog.load()
+    with grafana_stand_in("tok") as (url, state):
+        state.dashboards["devicecare-fleet"] = {
+            "dashboard": {"uid": "devicecare-fleet", "title": "Someone else's"},
+            "folderUid": "team-x",
+            "version": 7,
+        }
+        with pytest.raises(DashboardError, match="use --force"):
+            push(url, "tok", dashboards)
+        assert state.dashboards["devicecare-fleet"]["version"] == 7
+        push(url, "tok", dashboards, force=True)
+        assert state.dashboards["devicecare-fleet"]["folderUid"] == "devicecare"
+
+
+def test_push_with_a_wrong_token_is_a_clear_error() -> None:
+    with (
+        grafana_stand_in("right") as (url, _),
+        pytest.raises(DashboardError, match="refused the token"),
+    ):
+        push(url, "wrong", catalog.load())
