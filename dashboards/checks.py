@@ -45,6 +45,8 @@ class QueryRun:
     sql: str
     ms: float = 0.0
     rows: int = 0
+    needs_rows: bool = True
+    """Annotations may well be empty over a range; panels and variables should not be."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -221,7 +223,7 @@ def run(
             )
             if not result.problems:
                 result.problems += _annotation_columns(conn, result.sql)
-            result.rows = max(result.rows, 1)  # annotations may be empty in a range
+            result.needs_rows = False
             runs.append(result)
     return runs
 
@@ -262,7 +264,7 @@ def problems(runs: Iterable[QueryRun], *, need_rows: bool = True) -> list[Proble
     found = []
     for r in runs:
         messages = list(r.problems)
-        if need_rows and not messages and r.rows == 0:
+        if need_rows and r.needs_rows and not messages and r.rows == 0:
             messages.append("returned no rows")
         found += [Problem(r.dashboard, r.item, m) for m in messages]
     return found
