@@ -15,6 +15,7 @@ from rich.console import Console
 
 from agent.cli import app as agent_app
 from api.cli import api
+from dashboards.cli import app as dashboards_app
 from demo.cli import demo
 from detectors.cli import app as detect_app
 from detectors.cli import evaluate
@@ -52,6 +53,7 @@ app.command(name="eval")(evaluate)
 app.command(name="notify")(notify)
 app.command(name="api")(api)
 app.command(name="demo")(demo)
+app.add_typer(dashboards_app, name="dashboards")
 
 err = Console(stderr=True)
 

@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"devstack"},  # the development stack
     {"simulator"},
     {"detectors"},  # its lab backtests on the simulator
-    {"demo"},
+    {"demo", "dashboards"},  # seeded from the simulator
     {"cli"},  # the command line, which composes every package's commands
 ]
 """Lowest first: a package may import only from its own layer's package and lower layers."""
