@@ -24,7 +24,7 @@ from tests.support.grafana_stand_in import grafana_stand_in
 def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEVICECARE_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "devicecare", "dashboards", *args],
+        [sys.executable, "-m", "cli", "dashboards", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -47,7 +47,7 @@ def test_the_devicecare_services_are_all_there() -> None:
 def test_service_command_is_a_real_devicecare_command(name: str) -> None:
     command = OURS[name]["command"]
     result = subprocess.run(
-        [sys.executable, "-m", "devicecare", *command, "--help"],
+        [sys.executable, "-m", "cli", *command, "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -56,7 +56,7 @@ def test_service_command_is_a_real_devicecare_command(name: str) -> None:
     check = OURS[name].get("healthcheck", {}).get("test", [])
     if check[:2] == ["CMD", "devicecare"]:
         probe = subprocess.run(
-            [sys.executable, "-m", "devicecare", *check[2:-1], "--help"],
+            [sys.executable, "-m", "cli", *check[2:-1], "--help"],
             capture_output=True,
             check=False,
         )

@@ -35,7 +35,7 @@ def _cli(stack: Settings, db_url: str, *args: str) -> subprocess.CompletedProces
         "COLUMNS": "200",
     }
     return subprocess.run(
-        [sys.executable, "-m", "devicecare", "config", *args],
+        [sys.executable, "-m", "cli", "config", *args],
         capture_output=True,
         text=True,
         env=env,
