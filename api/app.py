@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import ConnectionPool
 
 from api.middleware import RequestLimits
@@ -15,6 +16,8 @@ from devicecare import __version__
 from devicecare.config import Settings
 from devicecare.endpoints import database_url
 from notifier.signing import link_secret
+
+DOCS_ASSETS = "/docs/assets"
 
 
 def _now() -> datetime:
@@ -42,7 +45,10 @@ def create_app(
         finally:
             pool.close()
 
-    app = FastAPI(title="DeviceCare", version=__version__, lifespan=lifespan)
+    # Swagger UI and ReDoc from the installed package, not a CDN: the docs work offline.
+    app = FastAPIOffline(
+        title="DeviceCare", version=__version__, lifespan=lifespan, static_url=DOCS_ASSETS
+    )
     app.state.link_secret = link_secret(settings)
     app.state.clock = clock
     app.include_router(offers.router)

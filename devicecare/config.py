@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from devicecare.contracts.vocabulary import Severity
 from devicecare.errors import ConfigError
 
 ENV_PREFIX = "DEVICECARE_"
@@ -88,7 +89,6 @@ class DetectSettings(BaseModel):
 
 
 NotifierChannel = Literal["device", "email", "webhook"]
-OfferSeverity = Literal["info", "low", "medium", "high", "critical"]
 
 
 class NotifierSettings(BaseModel):
@@ -110,8 +110,8 @@ class NotifierSettings(BaseModel):
     )
     quiet_hours_start: time = time(22, 0)
     quiet_hours_end: time = time(8, 0)
-    quiet_hours_exempt: list[OfferSeverity] = Field(
-        default=["critical"], description="severities sent during quiet hours (safety)"
+    quiet_hours_exempt: list[Severity] = Field(
+        default=[Severity.CRITICAL], description="severities sent during quiet hours (safety)"
     )
     default_timezone: str = Field(default="UTC", description="for devices without an owner")
     cooldown_days: float = Field(
@@ -119,7 +119,7 @@ class NotifierSettings(BaseModel):
     )
     cap_offers: int = Field(default=3, ge=1, description="offers per customer in cap_window_days")
     cap_window_days: float = Field(default=7.0, gt=0)
-    cap_exempt: list[OfferSeverity] = Field(default=["critical"])
+    cap_exempt: list[Severity] = Field(default=[Severity.CRITICAL])
     storm_window_min: float = Field(default=60.0, gt=0)
     storm_share: float = Field(
         default=0.05, gt=0, le=1, description="share of the fleet getting one offer kind"
@@ -182,6 +182,11 @@ class Settings(BaseSettings):
         default=None,
         description="external MQTT broker as mqtt[s]://user:password@host:port; "
         "default: the local stack",
+    )
+    mqtt_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON object of MQTT account name -> password, read at each connection; "
+        "default: the credentials of mqtt_url",
     )
     state_dir: Path = Field(
         default=Path(".devicecare"), description="local stack data, credentials and caches"

@@ -18,9 +18,9 @@ import psycopg
 
 from devicecare.config import Settings
 from devicecare.contracts import topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import database_url, mqtt_endpoint
 from devicecare.errors import ContractError
-from devicecare.stack.mosquitto import ServiceAccount
 from ingest.consumer import Consumer
 from ingest.intake import DeadLetter, Flush, Inbound
 from ingest.metrics import Metrics, worker_name
@@ -37,7 +37,7 @@ class IngestService:
         self.worker = worker_name(index)
         self.consumer = Consumer(
             mqtt_endpoint(settings, ServiceAccount.INGEST),
-            self.worker,
+            ServiceAccount.INGEST.client_id(self.worker),
             group=self.cfg.shared_group,
             queue_max=self.cfg.queue_max_messages,
             session_expiry_s=self.cfg.session_expiry_s,

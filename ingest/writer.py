@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import astuple, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 import psycopg
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from devicecare.contracts import EventBatch, TelemetryBatch
+from devicecare.contracts.vocabulary import NotifyChannel
+from devicecare.timeconv import EPOCH, from_ms
 from ingest.intake import SEQ_CONFLICT, DeadLetter, Flush, conflict
 
 log = logging.getLogger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NOTIFY_CHANNEL = "devicecare_ingest"
 
 _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS incoming_batches (
@@ -46,10 +46,6 @@ _BATCH_TYPES = [
     "bytea",
 ]
 _EVENT_COLUMNS = ["ts", "device_id", "seq", "kind", "process", "signature", "app_version", "detail"]
-
-
-def at(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,7 @@ class Writer:
                 self._side_effects(conn, kept)
                 self._dead_letters(conn, [*flush.dead, *conflicts])
                 if fresh:
-                    conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                    conn.execute(f"NOTIFY {NotifyChannel.INGEST}")
         except psycopg.OperationalError:
             self.close()
             raise
@@ -215,10 +211,10 @@ class Writer:
                             device_id,
                             seq,
                             channel,
-                            at(batch.sent_at),
+                            from_ms(batch.sent_at),
                             len(stamps),
-                            at(min(stamps)),
-                            at(max(stamps)),
+                            from_ms(min(stamps)),
+                            from_ms(max(stamps)),
                             flush.digests[device_id, seq],
                         )
                     )
@@ -266,7 +262,7 @@ class Writer:
                         detail = values[-1]
                         write(
                             (
-                                at(values[0]),
+                                from_ms(values[0]),
                                 device_id,
                                 seq,
                                 *values[1:-1],
@@ -285,7 +281,7 @@ class Writer:
                     for e in batch.events:
                         copy.write_row(
                             (
-                                at(e.ts),
+                                from_ms(e.ts),
                                 batch.device_id,
                                 batch.seq,
                                 e.kind.value,
@@ -302,7 +298,7 @@ class Writer:
         """Last seen, status and offer answers: set-based, one statement each."""
         seen: dict[str, datetime] = {}
         for (device_id, _), (_, batch) in flush.batches.items():
-            seen[device_id] = max(seen.get(device_id, EPOCH), at(batch.sent_at))
+            seen[device_id] = max(seen.get(device_id, EPOCH), from_ms(batch.sent_at))
         if seen:
             conn.execute(
                 "UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, s.at)"
@@ -325,7 +321,7 @@ class Writer:
                     [
                         {
                             "state": s.state.value,
-                            "at": at(s.ts) if s.ts else datetime.now(UTC),
+                            "at": from_ms(s.ts) if s.ts else datetime.now(UTC),
                             "version": s.agent_version,
                             "model": s.model,
                             "os_name": s.os_name,
@@ -342,7 +338,7 @@ class Writer:
                     " (device_id, offer_id, answer, answered_at, comment)"
                     " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     [
-                        (r.device_id, r.offer_id, r.answer.value, at(r.ts), r.comment)
+                        (r.device_id, r.offer_id, r.answer.value, from_ms(r.ts), r.comment)
                         for _, r in flush.responses
                     ],
                 )
@@ -368,7 +364,7 @@ class Writer:
                         "telemetry": c.telemetry,
                         "care_offers": c.care_offers,
                         "email": c.email,
-                        "at": at(c.ts),
+                        "at": from_ms(c.ts),
                         "device_id": c.device_id,
                         "summary": _consent_summary(c.telemetry, c.care_offers, c.email),
                         "detail": Jsonb(c),

@@ -41,9 +41,9 @@ def simulate(
     """Simulate a fleet with physics, injected faults and look-alike non-faults."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from devicecare.contracts.accounts import ServiceAccount
     from devicecare.endpoints import mqtt_endpoint
-    from devicecare.stack import local
-    from devicecare.stack.mosquitto import ServiceAccount
+    from devstack import local
     from simulator.faults import parse_spec
     from simulator.fleet import Fleet
     from simulator.run import Plan, start_of

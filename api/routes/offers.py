@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import uuid
-from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -19,16 +18,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from api.deps import Clock, Conn, LinkSecret
+from devicecare.contracts.vocabulary import Answer
 from notifier import lifecycle
 from notifier.signing import verify_answer_token
 
 router = APIRouter(prefix="/offers", tags=["offers"])
-
-
-class AnswerChoice(StrEnum):
-    ACCEPT = "accept"
-    DISMISS = "dismiss"
-    WRONG = "wrong"
 
 
 class OfferPublic(BaseModel):
@@ -82,7 +76,7 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _page(offer: dict, token: str, note: str | None, only: AnswerChoice | None) -> str:
+def _page(offer: dict, token: str, note: str | None, only: Answer | None) -> str:
     labels = LABELS.get(offer["locale"], LABELS["en"])
     esc = html.escape
     parts = [
@@ -93,7 +87,7 @@ def _page(offer: dict, token: str, note: str | None, only: AnswerChoice | None) 
     if note:
         parts.append(f"<p><strong>{esc(note)}</strong></p>")
     elif offer["status"] in lifecycle.ANSWERABLE:
-        for choice in [only] if only else list(AnswerChoice):
+        for choice in [only] if only else list(Answer):
             query = urlencode({"token": token, "answer": choice.value})
             parts.append(
                 f"<form method='post' action='/offers/{offer['offer_id']}/answer?{esc(query)}'>"
@@ -113,7 +107,7 @@ def show_offer(
     conn: Conn,
     secret: LinkSecret,
     clock: Clock,
-    answer: AnswerChoice | None = None,
+    answer: Answer | None = None,
 ) -> Response:
     """The offer behind a link; opening it marks the offer viewed."""
     offer = _checked(conn, secret, offer_id, token)
@@ -130,7 +124,7 @@ def answer_offer(
     offer_id: uuid.UUID,
     *,
     token: Token,
-    answer: AnswerChoice,
+    answer: Answer,
     request: Request,
     conn: Conn,
     secret: LinkSecret,

@@ -19,7 +19,7 @@ import numpy as np
 from detectors.block import METRICS, Block, EventRow
 from detectors.lab.evaluate import Evaluation, Found, evaluate
 from detectors.live.cohorts import Cohorts
-from detectors.live.device import DEVICE_PROFILE, DeviceState, Profile
+from detectors.live.device import DEVICE_PROFILE, DeviceProfile, DeviceState
 from detectors.live.findings import Change
 from simulator.fleet import Fleet
 from simulator.run import Plan, start_of
@@ -79,7 +79,7 @@ def run(
     seed: int = 1,
     faults: str | None = None,
     upload_hours: float = 24.0,
-    profile: Profile = DEVICE_PROFILE,
+    profile: DeviceProfile = DEVICE_PROFILE,
 ) -> Backtest:
     plan = Plan(devices, days, seed, faults, upload_hours=upload_hours)
     fleet = Fleet(devices, seed=seed, start_ms=start_of(plan, NOW_MS), days=days, faults=faults)

@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import TouchPoint
 from notifier.channels.base import OfferChannel, Outgoing, Recipient, SendResult
 
 LABELS = {
@@ -49,7 +50,7 @@ def compose(offer: Outgoing, sender: str) -> EmailMessage:
 
 class EmailChannel(OfferChannel):
     name = "email"
-    touchpoint = "email"
+    touchpoint = TouchPoint.EMAIL
     needs_email_consent = True
 
     def __init__(self, settings: Settings) -> None:

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from devicecare.errors import StackError
-from devicecare.stack import processes
+from devstack import processes
 
 SUPERUSER = "devicecare"
 DATABASE = "devicecare"

@@ -1,39 +1,34 @@
 """`devicecare stack up | down | status`: the project-local TimescaleDB and Mosquitto.
 
-State (PIDs, ports, generated credentials) lives in `<state_dir>/stack/stack.json`,
-readable only by its owner; `devicecare.endpoints` reads it for every other command.
-Services whose URL is configured (DEVICECARE_DATABASE_URL / DEVICECARE_MQTT_URL) are not
-started here: the external ones are used instead.
+State (PIDs, ports, generated credentials) lives in `<state_dir>/stack/stack.json`
+(see devstack.state); `fill` turns it into settings for every other command. Services
+whose URL is configured (DEVICECARE_DATABASE_URL / DEVICECARE_MQTT_URL) are not started
+here: the external ones are used instead.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
+from pydantic import AnyUrl
 
 from devicecare.config import Settings
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.contracts.topics import check_device_id
-from devicecare.endpoints import (
-    database_url,
-    mqtt_endpoint,
-    read_state,
-    stack_dir,
-    state_file,
-)
+from devicecare.endpoints import database_url, mqtt_endpoint
 from devicecare.errors import StackError
 from devicecare.mqttclient import MqttEndpoint, probe
-from devicecare.stack import processes
-from devicecare.stack.mosquitto import LocalMosquitto, ServiceAccount, find_binary
-from devicecare.stack.postgres import LocalPostgres, find_bindir
+from devstack import processes
+from devstack.mosquitto import LocalMosquitto, add_devices, find_binary
+from devstack.postgres import LocalPostgres, find_bindir
+from devstack.state import credentials_file, read_state, stack_dir, state_file, write_private
 
 
 @dataclass(frozen=True)
@@ -71,11 +66,8 @@ def _locked(settings: Settings) -> Iterator[dict]:
         try:
             yield state
         finally:  # what did start must be recorded even when the rest failed
-            tmp = state_file(settings).with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                json.dump(state, out, indent=2)
-            tmp.replace(state_file(settings))
+            write_private(state_file(settings), state)
+            write_private(credentials_file(settings), state["accounts"] | state["devices"])
 
 
 def _port(host: str, preferred: int | None) -> int:
@@ -84,12 +76,32 @@ def _port(host: str, preferred: int | None) -> int:
     return processes.free_port(host)
 
 
+def fill(settings: Settings) -> Settings:
+    """The settings with the local stack's URLs (and MQTT credentials file) where none is
+    configured and the stack has started the service; what the `devicecare` command line
+    and the tests hand to every service, which then read URLs from settings only."""
+    state = read_state(settings) or {}
+    update: dict[str, object] = {}
+    if settings.database_url is None and state.get("postgres", {}).get("pid"):
+        update["database_url"] = AnyUrl(state["postgres"]["url"])
+    if settings.mqtt_url is None and state.get("mosquitto", {}).get("pid"):
+        update["mqtt_url"] = AnyUrl(state["mosquitto"]["url"])
+        update["mqtt_credentials_file"] = credentials_file(settings)
+    return settings.model_copy(update=update) if update else settings
+
+
+def _is_local(settings: Settings, service: str, state: dict) -> bool:
+    """True when `service` is the local stack's: not configured, or filled in from it."""
+    configured = settings.database_url if service == "postgres" else settings.mqtt_url
+    return configured is None or str(configured) == state.get(service, {}).get("url")
+
+
 def up(settings: Settings) -> None:
     """Start what is not running yet; a no-op when both services are up."""
     with _locked(settings) as state:
-        if settings.database_url is None:
+        if _is_local(settings, "postgres", state):
             _up_postgres(settings, state)
-        if settings.mqtt_url is None:
+        if _is_local(settings, "mosquitto", state):
             _up_mosquitto(settings, state)
 
 
@@ -117,7 +129,7 @@ def _up_mosquitto(settings: Settings, state: dict) -> None:
     if known and known["pid"] and processes.alive(known["pid"], "mosquitto"):
         return
     port = _port(settings.stack.host, known.get("port") if known else None)
-    mq.write_config(port, state["accounts"] | state["devices"])
+    mq.write_config(port, state["accounts"], state["devices"])
     pid = mq.start(port, settings.stack.start_timeout_s)
     host = settings.stack.host
     url = f"mqtt://[{host}]:{port}" if ":" in host else f"mqtt://{host}:{port}"
@@ -147,7 +159,7 @@ def provision_devices(settings: Settings, device_ids: Sequence[str]) -> dict[str
     """Create (or keep) MQTT accounts for devices on the local broker; return their passwords."""
     for device_id in device_ids:
         check_device_id(device_id)
-    if settings.mqtt_url is not None:
+    if not _is_local(settings, "mosquitto", read_state(settings) or {}):
         raise StackError(
             "device accounts can only be provisioned on the local broker; "
             "DEVICECARE_MQTT_URL points to an external one"
@@ -157,33 +169,25 @@ def provision_devices(settings: Settings, device_ids: Sequence[str]) -> dict[str
         if not known or not known["pid"] or not processes.alive(known["pid"], "mosquitto"):
             raise StackError("the local broker is not running: run `devicecare stack up`")
         added = {d: secrets.token_urlsafe(18) for d in device_ids if d not in state["devices"]}
-        state["devices"].update(added)
-        mq = _mosquitto(settings)
         if added:
-            mq.update_accounts(known["pid"], state["accounts"] | state["devices"])
-            first = next(iter(added))
-            endpoint = MqttEndpoint(known["host"], known["port"], first, added[first])
-            _wait_accepted(endpoint, settings.stack.start_timeout_s)
+            admin = ServiceAccount.ADMIN
+            endpoint = MqttEndpoint(
+                known["host"], known["port"], admin.value, state["accounts"][admin]
+            )
+            add_devices(endpoint, added, settings.stack.start_timeout_s)
+            state["devices"].update(added)
         return {d: state["devices"][d] for d in device_ids}
-
-
-def _wait_accepted(endpoint: MqttEndpoint, timeout_s: float) -> None:
-    """Wait until the broker has reloaded its password file and accepts a new account."""
-    deadline = time.monotonic() + timeout_s
-    while (answer := probe(endpoint, f"{endpoint.username}-probe")) != "Success":
-        if time.monotonic() > deadline:
-            raise StackError(f"broker still refuses {endpoint.username!r}: {answer}")
-        time.sleep(0.05)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
     """Health of the database (with its TimescaleDB edition) and of the broker."""
     state = read_state(settings) or {}
-    return [_postgres_status(settings, state), _mosquitto_status(settings, state)]
+    filled = fill(settings)
+    return [_postgres_status(filled, state), _mosquitto_status(filled, state)]
 
 
 def _postgres_status(settings: Settings, state: dict) -> ServiceStatus:
-    pid = state.get("postgres", {}).get("pid") if settings.database_url is None else None
+    pid = state.get("postgres", {}).get("pid") if _is_local(settings, "postgres", state) else None
     try:
         url = database_url(settings)
     except StackError as exc:
@@ -214,11 +218,11 @@ def _postgres_status(settings: Settings, state: dict) -> ServiceStatus:
 
 
 def _mosquitto_status(settings: Settings, state: dict) -> ServiceStatus:
-    pid = state.get("mosquitto", {}).get("pid") if settings.mqtt_url is None else None
+    pid = state.get("mosquitto", {}).get("pid") if _is_local(settings, "mosquitto", state) else None
     try:
         endpoint = mqtt_endpoint(settings, ServiceAccount.MONITOR)
     except StackError as exc:
         return ServiceStatus("mosquitto", False, "-", str(exc))
     where = f"{endpoint.host}:{endpoint.port}"
-    answer = probe(endpoint, f"devicecare-status-{os.getpid()}")
+    answer = probe(endpoint, ServiceAccount.MONITOR.client_id(f"status-{os.getpid()}"))
     return ServiceStatus("mosquitto", answer == "Success", where, f"connect: {answer}", pid)

@@ -7,6 +7,8 @@ cheap for commands of other groups (see devicecare.cli_context).
 from __future__ import annotations
 
 import json
+import re
+import socket
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,10 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli import ConfigOption
 from devicecare.cli_context import settings_of
 
 if TYPE_CHECKING:
-    from devicecare.stack.local import ServiceStatus
+    from devstack.local import ServiceStatus
 
 app = typer.Typer(help="The project-local TimescaleDB and Mosquitto.", no_args_is_help=True)
 out = Console()
@@ -26,8 +29,8 @@ out = Console()
 @app.command()
 def up(ctx: typer.Context) -> None:
     """Start the local PostgreSQL+TimescaleDB and Mosquitto (a no-op when they run)."""
-    from devicecare.endpoints import state_file
-    from devicecare.stack import local
+    from devstack import local
+    from devstack.state import state_file
 
     settings = settings_of(ctx)
     local.up(settings)
@@ -44,7 +47,7 @@ def down(
     ] = None,
 ) -> None:
     """Stop exactly the servers `up` started, by PID."""
-    from devicecare.stack import local
+    from devstack import local
 
     unknown = set(only or ()) - set(local.SERVICES)
     if unknown:
@@ -59,7 +62,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Health of both services and the TimescaleDB edition; exit 1 when one is unhealthy."""
-    from devicecare.stack import local
+    from devstack import local
 
     services = local.status(settings_of(ctx))
     if as_json:
@@ -76,9 +79,44 @@ def provision(
     device_ids: Annotated[list[str], typer.Argument(help="Device ids to give MQTT accounts.")],
 ) -> None:
     """Create MQTT accounts on the local broker and print their credentials as JSON."""
-    from devicecare.stack import local
+    from devstack import local
 
     print(json.dumps(local.provision_devices(settings_of(ctx), device_ids)))
+
+
+def enroll(
+    ctx: typer.Context,
+    device_id: Annotated[
+        str | None, typer.Option(help="Device id (default: this machine's host name).")
+    ] = None,
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing settings file.")] = False,
+) -> None:
+    """Give this machine a device account on the local stack and write the agent's settings.
+
+    Registered as `devicecare agent enroll` by the command line: the agent itself knows
+    nothing of the development stack.
+    """
+    from agent.settings import config_path
+    from devstack import local
+    from devstack.state import read_state
+
+    path = config or config_path()
+    if path.exists() and not force:
+        raise typer.BadParameter(f"{path} exists; use --force to replace it")
+    device = device_id or re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()).lstrip("_-.")
+    settings = settings_of(ctx)
+    password = local.provision_devices(settings, [device])[device]
+    state = read_state(settings)
+    assert state is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"device_id = {json.dumps(device)}\n"
+        f"mqtt_url = {json.dumps(state['mosquitto']['url'])}\n"
+        f"password = {json.dumps(password)}\n"
+    )
+    path.chmod(0o600)
+    out.print(f"enrolled {device}; settings in {path}")
 
 
 def _print_status(services: list[ServiceStatus]) -> None:

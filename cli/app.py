@@ -1,26 +1,38 @@
-"""The `devicecare` command line; each command group lives with the code it drives."""
+"""The `devicecare` command line; each command group lives with the code it drives.
+
+The one place above every package: it composes their commands, and it fills the
+settings from the local development stack (services themselves read URLs from the
+settings only).
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from agent.cli import app as agent_app
 from api.cli import api
+from dashboards.cli import app as dashboards_app
 from demo.cli import demo
 from detectors.cli import app as detect_app
 from detectors.cli import evaluate
 from devicecare import __version__
+from devicecare.cli_context import FILL_SETTINGS
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
 from devicecare.errors import ConfigError, DeviceCareError
-from devicecare.stack.cli import app as stack_app
+from deviceconfig.cli import app as config_app
+from devstack.cli import app as stack_app
+from devstack.cli import enroll
 from ingest.cli import ingest
 from notifier.cli import notify
 from simulator.cli import simulate
+
+if TYPE_CHECKING:
+    from devicecare.config import Settings
 
 app = typer.Typer(
     name="devicecare",
@@ -31,7 +43,9 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
+agent_app.command()(enroll)
 app.add_typer(agent_app, name="agent")
+app.add_typer(config_app, name="config")
 app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
@@ -39,6 +53,7 @@ app.command(name="eval")(evaluate)
 app.command(name="notify")(notify)
 app.command(name="api")(api)
 app.command(name="demo")(demo)
+app.add_typer(dashboards_app, name="dashboards")
 
 err = Console(stderr=True)
 
@@ -51,11 +66,20 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
     """Settings come from DEVICECARE_* environment variables (see README)."""
+    ctx.meta[FILL_SETTINGS] = _from_local_stack
+
+
+def _from_local_stack(settings: Settings) -> Settings:
+    """Unconfigured URLs taken from the local stack, when it runs."""
+    from devstack import local
+
+    return local.fill(settings)
 
 
 def main() -> None:
