@@ -33,8 +33,3 @@ def from_seconds(seconds: None) -> None: ...
 def from_seconds(seconds: float | None) -> datetime | None:
     """Data-time seconds as a UTC datetime; None (not known) stays None."""
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-def to_seconds(when: datetime) -> float:
-    """A timezone-aware datetime as data-time seconds."""
-    return when.timestamp()

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from devicecare.config import Settings
-from devicecare.contracts.vocabulary import NotifyChannel
 from devicecare.endpoints import database_url
 from notifier import lifecycle, store
 from notifier.channels import OfferChannel, configured
@@ -34,7 +33,6 @@ from notifier.store import OfferRow
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-LOCK_KEY = 0x44634E6F  # "DcNo"
 WAIT_SLICE_S = 1.0
 MIN_GAP_S = 1.0
 """Passes are at least this far apart, however often findings change."""
@@ -123,7 +121,7 @@ class Notifier:
             raise ValueError("run_once needs a timezone-aware time")
         conn = self.connection()
         report = PassReport(now)
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+        if not store.try_lock(conn):
             report.skipped = True
             return report
         try:
@@ -137,7 +135,7 @@ class Notifier:
             self.deliverer.deliver_due(conn, now, report.delivery)
             self.deliverer.remind(conn, now, report.delivery)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            store.unlock(conn)
         return report
 
     def _after_expiry(
@@ -160,7 +158,7 @@ class Notifier:
             try:
                 if listener is None or listener.closed:
                     listener = psycopg.connect(self.url, autocommit=True)
-                    listener.execute(f"LISTEN {NotifyChannel.NOTIFIER}")
+                    store.listen(listener)
                 report = self.run_once(clock())
                 log.log(logging.DEBUG if report.idle else logging.INFO, "%s", report.summary())
                 backoff = 1.0

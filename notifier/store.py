@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from devicecare.contracts.vocabulary import (
     Answer,
     FindingStatus,
+    NotifyChannel,
     OfferStatus,
     Severity,
     TouchPoint,
@@ -34,6 +35,25 @@ from notifier.rules import Finding
 
 DecisionOutcome = Literal["offered", "suppressed", "no_offer"]
 """What the notifier decided on a finding (`notifier_decisions.outcome`)."""
+
+
+LOCK_KEY = 0x44634E6F  # "DcNo"
+"""The advisory lock that keeps two notifiers from running a pass at the same time."""
+
+
+def try_lock(conn: psycopg.Connection) -> bool:
+    """Take the notifier's advisory lock (session level); False when another holds it."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%(key)s)", {"key": LOCK_KEY}).fetchone()
+    return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%(key)s)", {"key": LOCK_KEY})
+
+
+def listen(conn: psycopg.Connection) -> None:
+    """Be woken by `NotifyChannel.NOTIFIER`: findings or answers changed."""
+    conn.execute(f"LISTEN {NotifyChannel.NOTIFIER}")
 
 
 # ---------------------------------------------------------------- rows

@@ -42,18 +42,18 @@ class AnswerPublic(BaseModel):
     detail: str = ""
 
 
-LABELS = {
+LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "accept": "Yes, please",
-        "dismiss": "No, thanks",
-        "wrong": "This is not right",
+        Answer.ACCEPT: "Yes, please",
+        Answer.DISMISS: "No, thanks",
+        Answer.WRONG: "This is not right",
         "done": "Thank you, your answer is recorded.",
         "closed": "This offer is closed.",
     },
     "de": {
-        "accept": "Ja, gerne",
-        "dismiss": "Nein, danke",
-        "wrong": "Das stimmt nicht",
+        Answer.ACCEPT: "Ja, gerne",
+        Answer.DISMISS: "Nein, danke",
+        Answer.WRONG: "Das stimmt nicht",
         "done": "Danke, Ihre Antwort ist gespeichert.",
         "closed": "Dieses Angebot ist beendet.",
     },
@@ -91,7 +91,7 @@ def _page(offer: dict, token: str, note: str | None, only: Answer | None) -> str
             query = urlencode({"token": token, "answer": choice.value})
             parts.append(
                 f"<form method='post' action='/offers/{offer['offer_id']}/answer?{esc(query)}'>"
-                f"<button type='submit'>{esc(labels[choice.value])}</button></form>"
+                f"<button type='submit'>{esc(labels[choice])}</button></form>"
             )
     else:
         parts.append(f"<p>{esc(labels['closed'])}</p>")

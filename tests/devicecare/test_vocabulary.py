@@ -189,4 +189,4 @@ def test_the_channel_check_sees_the_services() -> None:
     assert ("NOTIFY", NotifyChannel.INGEST.value, "ingest.writer") in found
     assert ("LISTEN", NotifyChannel.INGEST.value, "detectors.live.service") in found
     assert ("NOTIFY", NotifyChannel.NOTIFIER.value, "0005_notifier.sql") in found
-    assert ("LISTEN", NotifyChannel.NOTIFIER.value, "notifier.service") in found
+    assert ("LISTEN", NotifyChannel.NOTIFIER.value, "notifier.store") in found
