@@ -9,7 +9,18 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from api.routes import offers
+from api import problems
+from api.routes import (
+    customers,
+    devices,
+    findings,
+    fleet_alerts,
+    health,
+    interactions,
+    offers,
+    triage,
+)
+from care.service import CohortCache
 from devicecare import __version__
 from devicecare.config import Settings
 from devicecare.endpoints import database_url
@@ -44,5 +55,17 @@ def create_app(
     app = FastAPI(title="DeviceCare", version=__version__, lifespan=lifespan)
     app.state.link_secret = link_secret(settings)
     app.state.clock = clock
-    app.include_router(offers.router)
+    app.state.cohorts = CohortCache()
+    problems.install(app)
+    for module in (
+        health,
+        devices,
+        customers,
+        interactions,
+        findings,
+        offers,
+        triage,
+        fleet_alerts,
+    ):
+        app.include_router(module.router)
     return app

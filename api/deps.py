@@ -9,6 +9,8 @@ from typing import Annotated
 import psycopg
 from fastapi import Depends, Request
 
+from care.service import CohortCache
+
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
     with request.app.state.pool.connection() as conn:
@@ -26,3 +28,10 @@ def get_clock(request: Request) -> Callable[[], datetime]:
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 LinkSecret = Annotated[bytes, Depends(get_link_secret)]
 Clock = Annotated[Callable[[], datetime], Depends(get_clock)]
+
+
+def get_cohorts(request: Request) -> CohortCache:
+    return request.app.state.cohorts
+
+
+Cohorts = Annotated[CohortCache, Depends(get_cohorts)]
