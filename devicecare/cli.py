@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from agent.cli import app as agent_app
-from api.cli import api
+from api.cli import app as api_app
 from demo.cli import demo
 from detectors.cli import app as detect_app
 from detectors.cli import evaluate
@@ -37,7 +37,7 @@ app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
 app.command(name="eval")(evaluate)
 app.command(name="notify")(notify)
-app.command(name="api")(api)
+app.add_typer(api_app, name="api")
 app.command(name="demo")(demo)
 
 err = Console(stderr=True)
