@@ -19,6 +19,17 @@ from devicecare.contracts.vocabulary import FaultCategory, FaultKind
 
 MIN_SAMPLES = 24
 """Fewer recent samples than this (six hours at the default interval): too little to say."""
+HEALTH_LOSS_FAULT = 4.0
+HEALTH_LOSS_TEST = 2.5
+"""Battery health points lost since the baseline for a repair, and for a test first
+(healthy batteries lose about one point a month)."""
+COOLING_MARGIN = 6.0
+COOLING_MARGIN_NO_BATTERY = 15.0
+"""°C the CPU warms beyond the surroundings (the battery's rise) and the load for a
+cooling fault; without a battery to gauge the surroundings, beyond a heat wave's."""
+CPU_HEAT_PER_LOAD = 0.4
+BATTERY_HEAT_PER_LOAD = 0.07
+"""°C per point of CPU load: what a change of use alone does to each temperature."""
 
 
 class Complaint(StrEnum):
@@ -181,12 +192,15 @@ def _battery(case: _Case) -> Decision:
         )
     lost = _delta(baseline.battery_health_pct, health.value)
     pct = health.cohort_percentile
-    if lost is not None and lost >= 4 and (pct is None or pct <= 10):
-        case.note(f"battery health fell {lost:.1f} points since the baseline")
+    if lost is not None and lost >= HEALTH_LOSS_FAULT:
+        case.note(
+            f"battery health fell {lost:.1f} points since the baseline; normal wear is about"
+            " one point a month"
+        )
         return case.done(
             Verdict.CONFIRMED_FAULT,
-            0.85 if pct is not None and pct <= 5 else 0.75,
-            "The battery wears much faster than its peers': replace the battery.",
+            0.85,
+            "The battery wears much faster than normal: replace the battery.",
         )
     thermal = _battery_heat(case)
     if thermal is not None:
@@ -200,11 +214,11 @@ def _battery(case: _Case) -> Decision:
             f"discharge rate {drain_up * 100 - 100:+.0f}% against the baseline,"
             f" CPU load {load_up * 100 - 100:+.0f}%"
         )
-    if pct is not None and pct <= 3 and (lost or 0) >= 2:
+    if (lost or 0) >= HEALTH_LOSS_TEST or (pct is not None and pct <= 3 and (lost or 0) >= 1.5):
         return case.done(
             Verdict.LIKELY_FAULT_TEST_FIRST,
             0.6,
-            "Battery health is at the bottom of its cohort: run the store's battery test first.",
+            "Battery health falls faster than normal: run the store's battery test first.",
         )
     return case.done(
         Verdict.NO_FAULT_USAGE,
@@ -224,14 +238,19 @@ def _ratio(now: float | None, then: float | None) -> float | None:
 def _battery_heat(case: _Case) -> Decision | None:
     """A battery that heats on its own (swelling) or only while charging (the charger)."""
     recent, baseline = case.data.recent, case.data.baseline
+    load_rise = _delta(recent.cpu_load_pct, baseline.cpu_load_pct) or 0.0
     battery_rise = _delta(recent.battery_temp_c, baseline.battery_temp_c)
     cpu_rise = _delta(recent.cpu_temp_c, baseline.cpu_temp_c)
     charging_rise = _delta(recent.battery_temp_charging_c, baseline.battery_temp_charging_c)
+    if battery_rise is not None and cpu_rise is not None:
+        battery_rise -= BATTERY_HEAT_PER_LOAD * load_rise
+        cpu_rise -= CPU_HEAT_PER_LOAD * load_rise
     if battery_rise is not None and cpu_rise is not None and battery_rise - cpu_rise >= 4:
         case.observe("battery_temp_c", "battery temperature", " °C")
         case.note(
             f"battery {battery_rise:+.1f} °C against the baseline while the CPU is"
-            f" {cpu_rise:+.1f} °C: the battery heats by itself"
+            f" {cpu_rise:+.1f} °C (both corrected for the change in load): the battery heats"
+            " by itself"
         )
         return case.done(
             Verdict.CONFIRMED_FAULT,
@@ -261,7 +280,8 @@ def _heat(case: _Case) -> Decision:
     battery_rise = _delta(recent.battery_temp_c, baseline.battery_temp_c)
     load_rise = _delta(recent.cpu_load_pct, baseline.cpu_load_pct) or 0.0
     ambient = battery_rise if battery_rise is not None else 0.0
-    if cpu_rise is not None and cpu_rise - ambient - load_rise * 0.4 >= 6:
+    margin = COOLING_MARGIN if battery_rise is not None else COOLING_MARGIN_NO_BATTERY
+    if cpu_rise is not None and cpu_rise - ambient - load_rise * CPU_HEAT_PER_LOAD >= margin:
         case.note(
             f"CPU {cpu_rise:+.1f} °C against the baseline with the battery {ambient:+.1f} °C"
             f" and load {load_rise:+.0f} points: the cooling no longer keeps up"
@@ -302,15 +322,20 @@ def _storage(case: _Case) -> Decision:
             0.85,
             "The flash memory is wearing out: back up the data now and repair.",
         )
-    if trend.value is not None and trend.value <= -3:
-        case.note("free space falls by more than 3 GB a day: an app or log is filling it")
+    free = _delta(recent.storage_free_pct, baseline.storage_free_pct)
+    if (trend.value is not None and trend.value <= -3) or (
+        (recent.storage_free_pct or 100) <= 2 and (free or 0) <= -15
+    ):
+        case.note(
+            "free space falls by more than 3 GB a day or ran out within days: an app or log"
+            " is filling it"
+        )
         return case.done(
             Verdict.NO_FAULT_SOFTWARE,
             0.8,
             "A runaway app fills the storage: check storage per app, clear that app's"
             " cache or data, and update or reinstall it.",
         )
-    del recent, baseline
     return case.done(
         Verdict.NO_FAULT_USAGE,
         0.75,
