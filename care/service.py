@@ -99,10 +99,13 @@ def health_summary(conn: psycopg.Connection, cache: CohortCache, device: dict) -
         }
     for days in CRASH_FREE_DAYS:
         window = end - timedelta(days=days)
-        crashes = store.figures(conn, [device["device_id"]], window, end).get(device["device_id"])
+        if days == VIEW_DAYS:
+            crash_hours = mine.crash_hours
+        else:
+            older = store.figures(conn, [device["device_id"]], window, end, samples=False)
+            crash_hours = older[device["device_id"]].crash_hours if older else 0
         covered = (end - max(window, first or end)).total_seconds() / 3600
-        hours = max(0.0, covered - (crashes.crash_hours if crashes else 0))
-        out[f"crash_free_hours_{days}d"] = {"value": round(hours, 1)}
+        out[f"crash_free_hours_{days}d"] = {"value": round(max(0.0, covered - crash_hours), 1)}
     return {
         "data_at": until,
         "window_days": VIEW_DAYS,
@@ -128,8 +131,12 @@ def run_triage(
     recent_since = end - timedelta(days=RECENT_DAYS)
     crash_since = end - timedelta(days=VIEW_DAYS)
     first = store.first_sample(conn, device_id, end - timedelta(days=HISTORY_DAYS), recent_since)
-    recent = store.figures(conn, [device_id], recent_since, end).get(device_id, Figures())
-    crashes = store.figures(conn, [device_id], crash_since, end).get(device_id, Figures())
+    recent = store.figures(conn, [device_id], recent_since, end, crashes=False).get(
+        device_id, Figures()
+    )
+    crashes = store.figures(conn, [device_id], crash_since, end, samples=False).get(
+        device_id, Figures()
+    )
     recent = Figures(
         **{
             **asdict(recent),
@@ -144,7 +151,9 @@ def run_triage(
     baseline = Figures()
     if first is not None:
         base_end = min(first + timedelta(days=BASELINE_DAYS), recent_since)
-        baseline = store.figures(conn, [device_id], first, base_end).get(device_id, Figures())
+        baseline = store.figures(conn, [device_id], first, base_end, crashes=False).get(
+            device_id, Figures()
+        )
     cohort = cohort_for(
         conn,
         cache,

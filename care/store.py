@@ -171,26 +171,33 @@ def first_sample(
 
 
 def figures(
-    conn: psycopg.Connection, ids: Sequence[str], since: datetime, until: datetime
+    conn: psycopg.Connection,
+    ids: Sequence[str],
+    since: datetime,
+    until: datetime,
+    *,
+    samples: bool = True,
+    crashes: bool = True,
 ) -> dict[str, Figures]:
-    """Each device's figures over the window (devices without data are missing)."""
+    """Each device's figures over the window (devices without data are missing); the
+    sample figures, the crash figures or both."""
     params = {"ids": list(ids), "since": since, "until": until}
-    rows = {r[0]: r[1:] for r in conn.execute(FIGURES, params)}
-    crashes = {r[0]: r[1:] for r in conn.execute(CRASHES, params)}
-    tops = {r[0]: r[1:] for r in conn.execute(TOP_SIGNATURE, params)}
+    rows = {r[0]: r[1:] for r in conn.execute(FIGURES, params)} if samples else {}
+    crash = {r[0]: r[1:] for r in conn.execute(CRASHES, params)} if crashes else {}
+    tops = {r[0]: r[1:] for r in conn.execute(TOP_SIGNATURE, params)} if crashes else {}
     out: dict[str, Figures] = {}
-    for device_id in rows.keys() | crashes.keys():
+    for device_id in rows.keys() | crash.keys():
         r = rows.get(device_id) or (0, *([None] * 12), 0)
-        crash, panics, hours = crashes.get(device_id, (0, 0, 0))
-        signature, version, count = tops.get(device_id, (None, None, 0))
+        count, panics, hours = crash.get(device_id, (0, 0, 0))
+        signature, version, top = tops.get(device_id, (None, None, 0))
         out[device_id] = Figures(
             *r[:12],
             sudden_drops=r[12] or 0,
-            crashes=crash,
+            crashes=count,
             kernel_panics=panics,
             crash_hours=hours,
             top_signature=signature,
-            top_signature_crashes=count,
+            top_signature_crashes=top,
             top_app_version=version,
         )
     return out
@@ -427,9 +434,11 @@ REVOKE_KEY = """
 UPDATE api_keys SET revoked_at = %s WHERE key_id = %s AND revoked_at IS NULL RETURNING key_id
 """
 KEY_BY_HASH = """
-UPDATE api_keys SET last_used_at = %s WHERE hash = %s AND revoked_at IS NULL
-RETURNING key_id, name, role
+SELECT key_id, name, role, last_used_at FROM api_keys WHERE hash = %s AND revoked_at IS NULL
 """
+KEY_USED = "UPDATE api_keys SET last_used_at = %s WHERE key_id = %s"
+KEY_USE_RESOLUTION = timedelta(minutes=1)
+"""`last_used_at` is written at most this often: a read request then writes nothing."""
 INSERT_AUDIT = (
     "INSERT INTO audit_log (ts, actor, action, subject, detail) VALUES (%s, %s, %s, %s, %s)"
 )
@@ -453,7 +462,13 @@ def revoke_key(conn: psycopg.Connection, key_id: uuid.UUID, at: datetime) -> boo
 
 
 def key_by_secret(conn: psycopg.Connection, secret: str, at: datetime) -> tuple | None:
-    return conn.execute(KEY_BY_HASH, (at, key_hash(secret))).fetchone()
+    """The active key's (id, name, role), noting its use; None for an unknown or revoked key."""
+    row = conn.execute(KEY_BY_HASH, (key_hash(secret),)).fetchone()
+    if row is None:
+        return None
+    if row[3] is None or at - row[3] >= KEY_USE_RESOLUTION:
+        conn.execute(KEY_USED, (at, row[0]))
+    return row[:3]
 
 
 def audit(
