@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from api import problems
+from api.downlink import ConfigPublisher
 from api.routes import (
     customers,
     devices,
@@ -56,6 +57,7 @@ def create_app(
     app.state.link_secret = link_secret(settings)
     app.state.clock = clock
     app.state.cohorts = CohortCache()
+    app.state.config_publisher = ConfigPublisher.from_settings(settings)
     problems.install(app)
     for module in (
         health,

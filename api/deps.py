@@ -9,6 +9,7 @@ from typing import Annotated
 import psycopg
 from fastapi import Depends, Request
 
+from api.downlink import ConfigPublisher
 from care.service import CohortCache
 
 
@@ -35,3 +36,10 @@ def get_cohorts(request: Request) -> CohortCache:
 
 
 Cohorts = Annotated[CohortCache, Depends(get_cohorts)]
+
+
+def get_publisher(request: Request) -> ConfigPublisher:
+    return request.app.state.config_publisher
+
+
+Publisher = Annotated[ConfigPublisher, Depends(get_publisher)]

@@ -223,6 +223,18 @@ def open_findings(
     return [(r[0], r[1]) for r in conn.execute(OPEN_FINDINGS, (device_id, before))]
 
 
+SET_CONSENT = """
+UPDATE devices SET consent_telemetry = %(telemetry)s, consent_care_offers = %(care_offers)s,
+       consent_email = %(email)s, consent_changed_at = %(at)s
+WHERE device_id = %(device_id)s
+RETURNING customer_id
+"""
+
+
+def set_consent(conn: psycopg.Connection, device_id: str, at: datetime, **consent: bool) -> None:
+    conn.execute(SET_CONSENT, {**consent, "at": at, "device_id": device_id})
+
+
 # --- findings, offers, customers -------------------------------------------------------
 
 LIST_FINDINGS = """

@@ -7,18 +7,19 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import timelines
-from api.auth import Anyone, own_device
-from api.deps import Cohorts, Conn
+from api.auth import Anyone, OwnerOrSupport, own_device
+from api.deps import Clock, Cohorts, Conn, Publisher
+from api.downlink import consent_config
 from api.pagination import Cursor, Limit, Page, after
 from api.problems import responses
 from care import store
 from care.service import health_summary
 from care.store import encode_cursor
 from devicecare.contracts.topics import DEVICE_ID_PATTERN
-from devicecare.contracts.vocabulary import FaultKind
+from devicecare.contracts.vocabulary import FaultKind, TouchPoint
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -171,4 +172,70 @@ def device_timeline(
     own_device(conn, principal, device_id)
     return timelines.page(
         conn, limit, cursor, touchpoints=touchpoint, since=since, until=until, device_id=device_id
+    )
+
+
+class ConsentUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"telemetry": False, "care_offers": True, "email": False}]},
+    )
+
+    telemetry: bool
+    care_offers: bool
+    email: bool
+
+
+class ConsentChanged(BaseModel):
+    device_id: str
+    consent: Consent
+    config_published: bool = Field(
+        description="Whether the broker took the device's retained config (collectors off"
+        " without telemetry consent); the consent is stored either way."
+    )
+    detail: str = ""
+
+
+@router.put(
+    "/{device_id}/consent",
+    response_model=ConsentChanged,
+    responses=responses(401, 403, 404, 422),
+)
+def change_consent(
+    device_id: DeviceId,
+    body: ConsentUpdate,
+    *,
+    conn: Conn,
+    principal: OwnerOrSupport,
+    clock: Clock,
+    publisher: Publisher,
+) -> ConsentChanged:
+    """The owner's consent per purpose; withdrawing telemetry consent turns the device's
+    collectors off through its retained config. Audited and on the timeline."""
+    own_device(conn, principal, device_id)
+    now = clock()
+    with conn.transaction():
+        store.set_consent(conn, device_id, now, **body.model_dump())
+        _, owner = store.device_owner(conn, device_id)
+        given = [name for name, on in body.model_dump().items() if on]
+        store.add_interaction(
+            conn,
+            ts=now,
+            customer_id=owner,
+            device_id=device_id,
+            touchpoint=(TouchPoint.WEB if principal.customer_id else TouchPoint.HOTLINE).value,
+            kind="consent_changed",
+            actor=principal.actor,
+            summary="consent now: " + (", ".join(given) or "none"),
+            detail=body.model_dump(),
+        )
+        store.audit(
+            conn, now, principal.actor, "consent", f"device:{device_id}", **body.model_dump()
+        )
+    problem = publisher.publish(device_id, consent_config(body.telemetry, now))
+    return ConsentChanged(
+        device_id=device_id,
+        consent=Consent(**body.model_dump(), changed_at=now),
+        config_published=problem is None,
+        detail=problem or "",
     )

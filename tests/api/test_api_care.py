@@ -13,7 +13,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import Role
 from devicecare.config import Settings
-from tests.support.care_fleet import END, CareFleet, care_fleet
+from devicecare.contracts import Channel, DeviceConfig, decode, topics
+from devicecare.endpoints import mqtt_endpoint
+from devicecare.stack.local import provision_devices
+from tests.support.care_fleet import END, CareFleet, add_device, care_fleet
+from tests.support.mqtt_clients import connect
 from tests.support.notifier_support import add_finding, notifier_settings
 
 pytestmark = pytest.mark.integration
@@ -71,6 +75,18 @@ def test_every_route_admits_exactly_its_roles(client: TestClient, fleet: CareFle
             "POST",
             f"/devices/{fleet.worn}/triage",
             {"complaint": "heat"},
+            {Role.SUPPORT, Role.ADMIN},
+        ),
+        (
+            "PUT",
+            f"/devices/{fleet.worn}/consent",
+            {"telemetry": True, "care_offers": True, "email": False},
+            {Role.SUPPORT, Role.ADMIN, ALICE},
+        ),
+        (
+            "POST",
+            f"/triage/{triage_id}/outcome",
+            {"outcome": "no_fault_found"},
             {Role.SUPPORT, Role.ADMIN},
         ),
         ("GET", f"/triage/{triage_id}", None, STAFF),
@@ -225,3 +241,47 @@ def test_export_and_erasure_are_audited(
     ]
     counters = dict(db.execute("SELECT item, erased FROM erasure_counters").fetchall())
     assert counters["devices"] == 2 and counters["samples"] == 2 * 30 * 96
+
+
+def test_consent_withdrawal_reaches_the_device_as_retained_config(
+    stack: Settings, db_url: str, db: psycopg.Connection, device_id: str
+) -> None:
+    """Alice withdraws telemetry consent in her app: stored, audited, on the timeline, and
+    the device (connecting afterwards) gets a retained config with every collector off."""
+    fleet = care_fleet(db)
+    add_device(db, device_id, fleet.alice)
+    provision_devices(stack, [device_id])
+    settings = notifier_settings(stack)
+    with TestClient(create_app(settings, database=db_url, clock=lambda: END)) as client:
+        withdrawn = client.put(
+            f"/devices/{device_id}/consent",
+            json={"telemetry": False, "care_offers": True, "email": False},
+            headers=_headers(fleet, ALICE),
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+        assert withdrawn.json()["config_published"] is True
+        bobs = client.put(
+            f"/devices/{device_id}/consent",
+            json={"telemetry": True, "care_offers": True, "email": True},
+            headers=_headers(fleet, BOB),
+        )
+        assert bobs.status_code == 404
+        timeline = client.get(
+            f"/devices/{device_id}/timeline", headers=_headers(fleet, ALICE)
+        ).json()["items"]
+        assert timeline[0]["kind"] == "consent_changed" and timeline[0]["touchpoint"] == "web"
+    assert db.execute(
+        "SELECT consent_telemetry, consent_care_offers FROM devices WHERE device_id = %s",
+        (device_id,),
+    ).fetchone() == (False, True)
+    device = connect(mqtt_endpoint(stack, device_id), device_id)
+    try:
+        assert device.subscribe(topics.topic(device_id, Channel.CONFIG)) == "Granted QoS 1"
+        received = device.drain(2.0)
+    finally:
+        device.close()
+    assert len(received) == 1 and received[0].retain
+    config = decode(topics.parse(received[0].topic), received[0].payload)
+    assert isinstance(config, DeviceConfig)
+    assert config.collectors and not any(c.enabled for c in config.collectors.values())
+    assert db.execute("SELECT action FROM audit_log").fetchall() == [("consent",)]
