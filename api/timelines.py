@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Query
+from fastapi import HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.pagination import Page, after
@@ -51,8 +51,8 @@ def page(
     if position is not None:
         try:
             position[0] = datetime.fromisoformat(position[0])
-        except (TypeError, ValueError):
-            position = after("-", 2)
+        except (TypeError, ValueError) as exc:
+            raise HTTPException(422, detail="cursor: not a cursor of this API") from exc
     rows = store.timeline(
         conn,
         limit + 1,

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Role
+from care.store import encode_cursor
 from devicecare.config import Settings
 from devicecare.contracts import Channel, DeviceConfig, decode, topics
 from devicecare.endpoints import mqtt_endpoint
@@ -285,3 +286,25 @@ def test_consent_withdrawal_reaches_the_device_as_retained_config(
     assert isinstance(config, DeviceConfig)
     assert config.collectors and not any(c.enabled for c in config.collectors.values())
     assert db.execute("SELECT action FROM audit_log").fetchall() == [("consent",)]
+
+
+def test_engineers_release_a_storm_held_alert_once(
+    client: TestClient, fleet: CareFleet, db: psycopg.Connection
+) -> None:
+    alert = db.execute(
+        "INSERT INTO fleet_alerts (kind, offer_kind, raised_at, devices, fleet, summary)"
+        " VALUES ('offer_storm', 'battery_check', %s, 30, 300, 'storm') RETURNING alert_id",
+        (END,),
+    ).fetchone()[0]
+    engineer = _headers(fleet, Role.ENGINEER)
+    released = client.post(f"/fleet-alerts/{alert}/release", headers=engineer)
+    assert released.status_code == 200 and released.json()["released_findings"] == 0
+    assert client.post(f"/fleet-alerts/{alert}/release", headers=engineer).status_code == 409
+    assert db.execute("SELECT status FROM fleet_alerts").fetchone() == ("released",)
+    assert db.execute("SELECT action FROM audit_log").fetchall() == [("release_storm",)]
+    stale = client.get("/offers?cursor=" + encode_cursor("not a time", "x"), headers=engineer)
+    assert stale.status_code == 422
+    timeline = client.get(
+        f"/devices/{fleet.worn}/timeline?cursor=" + encode_cursor(1, 2), headers=engineer
+    )
+    assert timeline.status_code == 422
