@@ -97,7 +97,8 @@ class Writer:
             with conn.transaction():
                 self._admit_devices(conn, flush)
                 fresh = self._claim(conn, flush)
-                samples, events = self._copy_rows(conn, flush, fresh)
+                stored = fresh - self._withdrawn(conn, flush, fresh)
+                samples, events = self._copy_rows(conn, flush, stored)
                 self._side_effects(conn, flush)
                 self._dead_letters(conn, flush.dead)
                 if fresh:
@@ -133,6 +134,25 @@ class Writer:
         }
         self.known |= known
         flush.reject_devices(set(unseen) - known)
+
+    @staticmethod
+    def _withdrawn(
+        conn: psycopg.Connection, flush: Flush, fresh: set[tuple[str, int]]
+    ) -> set[tuple[str, int]]:
+        """Telemetry batches of devices whose owner withdrew telemetry consent (through the
+        API or the device): claimed, so a re-send is not stored later, but not stored."""
+        keys = [k for k in fresh if isinstance(flush.batches[k][1], TelemetryBatch)]
+        if not keys:
+            return set()
+        withdrawn = {
+            r[0]
+            for r in conn.execute(
+                "SELECT device_id FROM devices WHERE device_id = ANY(%s)"
+                " AND NOT consent_telemetry AND consent_changed_at IS NOT NULL",
+                (sorted({d for d, _ in keys}),),
+            )
+        }
+        return {k for k in keys if k[0] in withdrawn}
 
     def _claim(self, conn: psycopg.Connection, flush: Flush) -> set[tuple[str, int]]:
         """Insert the flush's batch keys; return those not stored before."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,8 +19,10 @@ from devicecare.contracts import Channel, DeviceConfig, decode, topics
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.stack.local import provision_devices
 from tests.support.care_fleet import END, CareFleet, add_device, care_fleet
+from tests.support.ingest_process import IngestWorkers, telemetry
 from tests.support.mqtt_clients import connect
 from tests.support.notifier_support import add_finding, notifier_settings
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -308,3 +311,52 @@ def test_engineers_release_a_storm_held_alert_once(
         f"/devices/{fleet.worn}/timeline?cursor=" + encode_cursor(1, 2), headers=engineer
     )
     assert timeline.status_code == 422
+
+
+def test_consent_withdrawn_through_the_api_stops_ingest_storing_telemetry(
+    stack: Settings, db_url: str, db: psycopg.Connection, device_id: str, tmp_path: Path
+) -> None:
+    """End to end: telemetry is stored; Alice withdraws consent in her app; the device
+    gets its config; a batch it still sends is acknowledged but not stored."""
+    fleet = care_fleet(db)
+    add_device(db, device_id, fleet.alice)
+    provision_devices(stack, [device_id])
+    workers = IngestWorkers(stack, db_url, tmp_path)
+    workers.start()
+    device = connect(mqtt_endpoint(stack, device_id), device_id)
+    uplink = topics.topic(device_id, Channel.TELEMETRY)
+    try:
+        before = _stored(db, device_id)
+        assert device.publish(uplink, telemetry(device_id, 1)) == "Success"
+        wait_for(lambda: _stored(db, device_id) == before + 20, what="the first batch")
+        with TestClient(
+            create_app(notifier_settings(stack), database=db_url, clock=lambda: END)
+        ) as client:
+            withdrawn = client.put(
+                f"/devices/{device_id}/consent",
+                json={"telemetry": False, "care_offers": False, "email": False},
+                headers=_headers(fleet, ALICE),
+            )
+        assert withdrawn.json()["config_published"] is True
+        assert device.subscribe(topics.topic(device_id, Channel.CONFIG)) == "Granted QoS 1"
+        assert [m.retain for m in device.drain(1.0)] == [True]
+        assert device.publish(uplink, telemetry(device_id, 2)) == "Success"
+        wait_for(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM batches WHERE device_id = %s", (device_id,)
+                ).fetchone()
+                == (2,)
+            ),
+            what="the second batch's claim",
+        )
+        assert _stored(db, device_id) == before + 20
+    finally:
+        device.close()
+        workers.stop_all()
+
+
+def _stored(db: psycopg.Connection, device_id: str) -> int:
+    return db.execute("SELECT count(*) FROM samples WHERE device_id = %s", (device_id,)).fetchone()[
+        0
+    ]
