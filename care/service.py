@@ -2,7 +2,8 @@
 
 Windows are anchored at the device's latest sample (not the wall clock), so a device
 that went silent is judged on its last days of data. Cohort figures are the heavy part
-(every peer's samples over a week); `CohortCache` keeps them per cohort and hour.
+(every peer's samples over a week): they are computed once per cohort and hour, stored
+in `cohort_figures` for every API worker, and kept in memory by `CohortCache`.
 """
 
 from __future__ import annotations
@@ -64,8 +65,14 @@ def cohort_for(
     hour = until.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
     def build() -> Cohort:
+        key = (model or "", os_version or "", hour, days)
+        stored = store.cohort_figures(conn, key)
+        if stored is not None:
+            return Cohort(stored[0], stored[1])
         members = store.cohort_members(conn, model, os_version)
-        return Cohort.of(store.figures(conn, members, hour - timedelta(days=days), hour).values())
+        cohort = Cohort.of(store.figures(conn, members, hour - timedelta(days=days), hour).values())
+        store.save_cohort_figures(conn, key, cohort.devices, dict(cohort.values))
+        return cohort
 
     return cache.get((model, os_version, hour, days), build)
 

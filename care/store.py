@@ -141,6 +141,16 @@ WHERE e.signature = %s AND e.ts >= %s AND e.ts < %s
   AND d.model IS NOT DISTINCT FROM %s AND d.os_version IS NOT DISTINCT FROM %s
 """
 
+COHORT_FIGURES = """
+SELECT devices, figure_values FROM cohort_figures
+WHERE model = %s AND os_version = %s AND until = %s AND days = %s
+"""
+SAVE_COHORT_FIGURES = """
+INSERT INTO cohort_figures (model, os_version, until, days, devices, figure_values)
+VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+"""
+PRUNE_COHORT_FIGURES = "DELETE FROM cohort_figures WHERE until < %s - INTERVAL '1 day'"
+
 OPEN_FINDINGS = """
 SELECT fault_kind, reason FROM findings
 WHERE device_id = %s AND status = 'open' AND detected_at < %s
@@ -215,6 +225,24 @@ def signature_devices(
     return conn.execute(SIGNATURE_DEVICES, (signature, since, until, model, os_version)).fetchone()[
         0
     ]
+
+
+def cohort_figures(
+    conn: psycopg.Connection, key: tuple[str, str, datetime, float]
+) -> tuple[int, dict[str, list[float]]] | None:
+    """A cohort's stored figures: (devices, sorted values per figure), if computed."""
+    row = conn.execute(COHORT_FIGURES, key).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def save_cohort_figures(
+    conn: psycopg.Connection,
+    key: tuple[str, str, datetime, float],
+    devices: int,
+    values: dict[str, list[float]],
+) -> None:
+    conn.execute(SAVE_COHORT_FIGURES, (*key, devices, Jsonb(values)))
+    conn.execute(PRUNE_COHORT_FIGURES, (key[2],))
 
 
 def open_findings(
