@@ -30,13 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from devicecare.stack import local
 
 from dashboards import catalog, checks, rollups, seed
 from dashboards.macros import TimeRange, VariableValue, expand
 from devicecare.config import load_settings
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url
+from devstack import local
 
 RUNS = 3
 SECOND_MS = 1000

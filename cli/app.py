@@ -8,13 +8,14 @@ settings only).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from agent.cli import app as agent_app
-from api.cli import api
+from api.cli import app as api_app
 from dashboards.cli import app as dashboards_app
 from demo.cli import demo
 from detectors.cli import app as detect_app
@@ -30,6 +31,7 @@ from devstack.cli import enroll
 from ingest.cli import ingest
 from notifier.cli import notify
 from simulator.cli import simulate
+from triagelab.cli import triage as triage_eval
 
 if TYPE_CHECKING:
     from devicecare.config import Settings
@@ -49,9 +51,34 @@ app.add_typer(config_app, name="config")
 app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
-app.command(name="eval")(evaluate)
+eval_app = typer.Typer(
+    help="Score detectors (`--truth`) or repair triage (`eval triage`) against the truth.",
+    invoke_without_command=True,
+)
+
+
+@eval_app.callback()
+def eval_root(
+    ctx: typer.Context,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground truth from `devicecare simulate --truth`.")
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
+    ] = None,
+) -> None:
+    """Without a subcommand: score the stored findings of a simulated run (see `evaluate`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if truth is None:
+        raise typer.BadParameter("required without a subcommand", param_hint="--truth")
+    evaluate(ctx, truth=truth, json_file=json_file)
+
+
+eval_app.command(name="triage")(triage_eval)
+app.add_typer(eval_app, name="eval")
 app.command(name="notify")(notify)
-app.command(name="api")(api)
+app.add_typer(api_app, name="api")
 app.command(name="demo")(demo)
 app.add_typer(dashboards_app, name="dashboards")
 

@@ -167,6 +167,15 @@ class NotifierSettings(BaseModel):
         return self
 
 
+class ApiSettings(BaseModel):
+    """`devicecare api`: where the HTTP API listens and how many worker processes serve it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    pool_size: int = Field(default=4, ge=1, le=100, description="connections per worker")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -196,6 +205,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     detect: DetectSettings = DetectSettings()
     notifier: NotifierSettings = NotifierSettings()
+    api: ApiSettings = ApiSettings()
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:

@@ -13,17 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: list[set[str]] = [
     {"devicecare"},  # the foundation: contracts, settings, errors, migrations, MQTT client
-    {"agent", "ingest", "notifier", "deviceconfig"},
+    {"agent", "ingest", "notifier", "deviceconfig", "care"},
     {"api"},
     {"devstack"},  # the development stack
     {"simulator"},
     {"detectors"},  # its lab backtests on the simulator
-    {"demo", "dashboards"},  # seeded from the simulator
+    {"demo", "dashboards", "triagelab"},  # seeded from the simulator
     {"cli"},  # the command line, which composes every package's commands
 ]
 """Lowest first: a package may import only from its own layer's package and lower layers."""
 
-SERVICES = {"agent", "ingest", "notifier", "deviceconfig", "api", "detectors"}
+SERVICES = {"agent", "ingest", "notifier", "deviceconfig", "care", "api", "detectors"}
 """What runs in production; none of it may import the development stack."""
 
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
