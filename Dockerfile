@@ -10,6 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY devicecare ./devicecare
+COPY cli ./cli
+COPY devstack ./devstack
 COPY agent ./agent
 COPY ingest ./ingest
 COPY simulator ./simulator
@@ -17,6 +19,9 @@ COPY detectors ./detectors
 COPY demo ./demo
 COPY notifier ./notifier
 COPY api ./api
+COPY care ./care
+COPY triagelab ./triagelab
+COPY deviceconfig ./deviceconfig
 COPY dashboards ./dashboards
 # grafana-client's urllib3-future must not replace urllib3 (see scripts/setup).
 RUN URLLIB3_NO_OVERRIDE=1 pip install --no-binary urllib3-future . \

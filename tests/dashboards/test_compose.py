@@ -5,9 +5,16 @@ real `devicecare` command, every setting a real setting, every mounted file exis
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,17 +22,20 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from devicecare.stack.mosquitto import acl_text
 
 from dashboards.builder import DATASOURCE_UID
 from devicecare.config import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings, load_settings
+from devicecare.contracts.accounts import ServiceAccount
+from devicecare.mqttclient import MqttEndpoint, probe
+from devstack import processes
+from devstack.mosquitto import LocalMosquitto, find_binary, find_plugin, password_variable
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).parent / "compose_spec" / "compose-spec.json"
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 OURS = {name: s for name, s in SERVICES.items() if s.get("image") == "devicecare:local"}
-ONE_SHOT = {"migrate", "mosquitto-init"}
+ONE_SHOT = {"migrate", "broker-files", "mosquitto-init"}
 _VAR = re.compile(r"\$\{(\w+)(?::?[?-][^}]*)?\}")
 
 
@@ -75,7 +85,11 @@ def _setting_names() -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_every_environment_variable_is_a_real_setting(name: str) -> None:
-    env = OURS[name]["environment"]
+    env = dict(OURS[name]["environment"])
+    if OURS[name]["command"][:2] == ["stack", "broker-files"]:
+        passwords = {password_variable(a) for a in ServiceAccount}
+        assert passwords <= set(env), "broker-files needs every service account's password"
+        env = {k: v for k, v in env.items() if k not in passwords}
     unknown = sorted(set(env) - _setting_names())
     assert not unknown, f"{name}: not settings: {unknown}"
     filled = {k: _VAR.sub("example", str(v)) for k, v in env.items()}
@@ -133,8 +147,66 @@ def test_grafana_gets_the_data_source_the_dashboards_use() -> None:
         assert key in grafana["environment"], f"grafana lacks {key}"
 
 
-def test_broker_has_the_local_stack_acl() -> None:
-    assert (ROOT / "deploy" / "mosquitto" / "acl").read_text() == acl_text()
+@pytest.mark.integration
+def test_the_deployed_broker_files_run_a_real_mosquitto() -> None:
+    """What `broker-files` writes (with this machine's plugin path and a free port) starts a
+    real Mosquitto that admits each service account with its password and nobody else."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="devicecare-compose-"))
+    tmp_path.chmod(0o755)  # the broker runs as its own account when we are root
+    passwords = {password_variable(a): secrets.token_urlsafe(12) for a in ServiceAccount}
+    port = _free_port()
+    (tmp_path / "data").mkdir()
+    written = subprocess.run(
+        [
+            *[sys.executable, "-m", "cli", "stack", "broker-files", "--out", str(tmp_path)],
+            *["--listener", f"{port} 127.0.0.1", "--plugin", str(find_plugin())],
+            *["--data", str(tmp_path / "data")],
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ | passwords,
+        check=False,
+    )
+    assert written.returncode == 0, written.stderr
+    conf = (tmp_path / "mosquitto.conf").read_text()
+    assert "autosave_on_changes true" in conf and "allow_anonymous false" in conf
+    user = processes.service_user("mosquitto")
+    processes.give_to(user, tmp_path, tmp_path / "data", tmp_path / "dynamic-security.json")
+    broker = LocalMosquitto(tmp_path, find_binary(None), "127.0.0.1")
+    pid = processes.spawn([str(broker.binary), "-c", str(tmp_path / "mosquitto.conf")], broker.log)
+    try:
+        deadline = time.monotonic() + 15
+        while not processes.port_open("127.0.0.1", port):
+            assert time.monotonic() < deadline, broker.log.read_text()
+            time.sleep(0.05)
+        for account in ServiceAccount:
+            endpoint = MqttEndpoint(
+                "127.0.0.1", port, account.value, passwords[password_variable(account)]
+            )
+            assert probe(endpoint, account.client_id("compose-test")) == "Success", account
+        stranger = MqttEndpoint("127.0.0.1", port, "dev-1", "guess")
+        assert probe(stranger, "dev-1") != "Success"
+    finally:
+        processes.stop(pid.pid, "mosquitto", signal.SIGTERM, timeout_s=10)
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_broker_files_need_every_service_password(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MQTT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "stack", "broker-files", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env | {"COLUMNS": "200"},
+        check=False,
+    )
+    assert done.returncode != 0 and "MQTT_ADMIN_PASSWORD" in done.stdout + done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def test_dockerfile_copies_every_package() -> None:
