@@ -22,7 +22,7 @@ import pytest
 
 from devicecare.config import Settings
 from devicecare.contracts import Channel, topics
-from devicecare.stack import processes
+from devstack import processes
 from tests.ingest.test_ingest import assert_stored_exactly_once, device, rss_mb, stored_batches
 from tests.ingest.test_ingest_hostile import dead_letters
 from tests.support.hostile_payloads import corpus
