@@ -147,12 +147,12 @@ class Agent:
             and self.outbox.batch(Channel.EVENTS, limit, newest=False)
         ):
             pass
-        remote = self.downlink.config()
-        upload_s = remote.upload_interval_s if remote else self.settings.upload_interval_s
-        if self.schedule.upload_due(mono, float(upload_s)) and self.outbox.queued(
-            Channel.TELEMETRY
-        ):
-            self.outbox.batch(Channel.TELEMETRY, limit, newest=True)
+        if self.schedule.upload_due(mono):
+            remote = self.downlink.config()
+            upload_s = remote.upload_interval_s if remote else self.settings.upload_interval_s
+            self.schedule.uploaded(mono, float(upload_s))
+            if self.outbox.queued(Channel.TELEMETRY):
+                self.outbox.batch(Channel.TELEMETRY, limit, newest=True)
         while (
             self.delivery.room()
             and self.outbox.queued(Channel.TELEMETRY) >= limit

@@ -58,12 +58,13 @@ class Schedule:
             due_now.append(name)
         return due_now
 
-    def upload_due(self, mono: float, interval_s: float) -> bool:
-        """True once per upload interval: time to send the freshest samples."""
-        if mono < self.next_upload:
-            return False
+    def upload_due(self, mono: float) -> bool:
+        """Time to send the freshest samples (then say `uploaded`)."""
+        return mono >= self.next_upload
+
+    def uploaded(self, mono: float, interval_s: float) -> None:
+        """The upload tick at `mono` is done; the next one is an interval later."""
         self.next_upload = mono + interval_s
-        return True
 
     def drain_token(self, mono: float) -> bool:
         """Take one backlog batch's token, if the drain rate has one available."""

@@ -27,6 +27,7 @@ from devicecare.contracts.vocabulary import (
     Severity,
     TouchPoint,
 )
+from devicecare.contracts.wire import RejectReason
 from simulator.fleet import Fleet, day_ms
 
 INTERVAL_S = 900
@@ -53,6 +54,16 @@ _INTEGER = frozenset(
     {"battery_cycles", "storage_total_bytes", "storage_free_bytes", "flash_pre_eol"}
 )
 _OUTCOMES = (Answer.ACCEPT, Answer.DISMISS, Answer.WRONG, None)
+"""Owners' answers, in turn; None: not answered yet (the offer stays delivered)."""
+_FINDING_AFTER: dict[Answer | None, FindingStatus] = {
+    Answer.ACCEPT: FindingStatus.RESOLVED,
+    Answer.WRONG: FindingStatus.FALSE_ALARM,
+}
+_OFFER_AFTER: dict[Answer | None, OfferStatus] = {
+    Answer.ACCEPT: OfferStatus.ACCEPTED,
+    Answer.DISMISS: OfferStatus.DECLINED,
+    Answer.WRONG: OfferStatus.DECLINED,
+}
 _SUPPRESSION_REASONS = (
     "consent",
     "quiet_hours",
@@ -60,7 +71,12 @@ _SUPPRESSION_REASONS = (
     "frequency_cap",
     "storm",
 )
-_DEAD_LETTER_REASONS = ("bad_json", "schema", "device_mismatch", "too_large")
+_DEAD_LETTER_REASONS = (
+    RejectReason.MALFORMED,
+    RejectReason.INVALID,
+    RejectReason.DEVICE_MISMATCH,
+    RejectReason.OVERSIZED,
+)
 
 
 @dataclass(frozen=True)
@@ -223,14 +239,7 @@ def _care(conn: psycopg.Connection, fleet: Fleet, end_ms: int) -> int:
             customer = uuid.UUID(int=fleet.n * 7 + fault.device)
             detected = _at(fault.half_ms)
             outcome = _OUTCOMES[n % len(_OUTCOMES)]
-            status = (
-                {
-                    Answer.ACCEPT: FindingStatus.RESOLVED,
-                    Answer.WRONG: FindingStatus.FALSE_ALARM,
-                }.get(outcome, FindingStatus.OPEN)
-                if outcome
-                else FindingStatus.OPEN
-            )
+            status = _FINDING_AFTER.get(outcome, FindingStatus.OPEN)
             sent = detected + timedelta(hours=1)
             answered = sent + timedelta(hours=5) if outcome else None
             resolved = answered + timedelta(days=1) if status != FindingStatus.OPEN else None
@@ -254,15 +263,7 @@ def _care(conn: psycopg.Connection, fleet: Fleet, end_ms: int) -> int:
                     Jsonb({"baseline": 1.0, "now": 0.5}),
                 ),
             ).fetchone()[0]  # type: ignore[index]
-            offer_status = (
-                {
-                    Answer.ACCEPT: OfferStatus.ACCEPTED,
-                    Answer.DISMISS: OfferStatus.DECLINED,
-                    Answer.WRONG: OfferStatus.DECLINED,
-                }.get(outcome, OfferStatus.DELIVERED)
-                if outcome
-                else OfferStatus.DELIVERED
-            )
+            offer_status = _OFFER_AFTER.get(outcome, OfferStatus.DELIVERED)
             offer_id = cur.execute(
                 "INSERT INTO offers (device_id, finding_id, customer_id, fault_kind, kind,"
                 " severity, status, title, body, channel, rule, created_at, updated_at,"
@@ -404,7 +405,7 @@ def _pipeline(conn: psycopg.Connection, fleet: Fleet, end_ms: int) -> None:
                     end - timedelta(minutes=15 * k),
                     f"dc/v1/devices/{fleet.ids[k % fleet.n]}/telemetry",
                     fleet.ids[k % fleet.n],
-                    _DEAD_LETTER_REASONS[k % len(_DEAD_LETTER_REASONS)],
+                    _DEAD_LETTER_REASONS[k % len(_DEAD_LETTER_REASONS)].value,
                     b"{bad",
                 ),
             )

@@ -53,14 +53,15 @@ def test_collectors_on_one_grid_share_a_sample_and_stamps_increase(tmp_path: Pat
 
 def test_fresh_data_goes_every_upload_tick_and_the_backlog_at_the_drain_rate() -> None:
     schedule = Schedule(drain_batches_per_s=2.0)
-    assert schedule.upload_due(10.0, 900.0), "the first upload goes at once"
-    assert not schedule.upload_due(909.9, 900.0)
-    assert schedule.upload_due(910.0, 900.0)
+    assert schedule.upload_due(10.0), "the first upload goes at once"
+    schedule.uploaded(10.0, 900.0)
+    assert not schedule.upload_due(909.9)
+    assert schedule.upload_due(910.0)
     taken = [schedule.drain_token(t) for t in (0.0, 0.0, 0.0, 0.25, 0.5, 0.5, 0.5)]
     assert taken == [True, False, False, False, True, False, False]
     assert sum(schedule.drain_token(100.0) for _ in range(5)) == 2, "a burst is capped"
     schedule.restart()
-    assert schedule.upload_due(100.0, 900.0), "a new config uploads at once"
+    assert schedule.upload_due(100.0), "a new config uploads at once"
 
 
 def test_remote_config_and_high_resolution_override_the_local_intervals() -> None:
