@@ -109,8 +109,7 @@ def health_summary(conn: psycopg.Connection, cache: CohortCache, device: dict) -
         if days == VIEW_DAYS:
             crash_hours = mine.crash_hours
         else:
-            older = store.figures(conn, [device["device_id"]], window, end, samples=False)
-            crash_hours = older[device["device_id"]].crash_hours if older else 0
+            crash_hours = store.crash_hours(conn, device["device_id"], window, end)
         covered = (end - max(window, first or end)).total_seconds() / 3600
         out[f"crash_free_hours_{days}d"] = {"value": round(max(0.0, covered - crash_hours), 1)}
     return {

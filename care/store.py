@@ -125,6 +125,11 @@ WHERE device_id = ANY(%(ids)s) AND ts >= %(since)s AND ts < %(until)s
 GROUP BY device_id
 """
 
+CRASH_HOURS = """
+SELECT count(DISTINCT date_trunc('hour', ts))::int FROM events
+WHERE device_id = %s AND ts >= %s AND ts < %s AND kind <> 'reboot'
+"""
+
 TOP_SIGNATURE = """
 SELECT DISTINCT ON (device_id) device_id, signature,
        mode() WITHIN GROUP (ORDER BY app_version), count(*)::int
@@ -211,6 +216,11 @@ def figures(
             top_app_version=version,
         )
     return out
+
+
+def crash_hours(conn: psycopg.Connection, device_id: str, since: datetime, until: datetime) -> int:
+    """Hours of the window with at least one crash or panic."""
+    return conn.execute(CRASH_HOURS, (device_id, since, until)).fetchone()[0]
 
 
 def signature_devices(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -109,12 +110,7 @@ def export_customer(
     now = clock()
     store.audit(conn, now, principal.actor, "export", f"customer:{customer_id}")
     document["exported_at"] = now
-    body = CustomerExport.model_validate({"document": document}).model_dump(mode="json")
-    return JSONResponse(body["document"])
-
-
-class CustomerExport(BaseModel):
-    document: dict[str, Any]
+    return JSONResponse(jsonable_encoder(document))
 
 
 @router.delete("/{customer_id}", response_model=Erased, responses=responses(401, 403, 404, 422))
