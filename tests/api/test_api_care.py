@@ -357,3 +357,9 @@ def _stored(db: psycopg.Connection, device_id: str) -> int:
     return db.execute("SELECT count(*) FROM samples WHERE device_id = %s", (device_id,)).fetchone()[
         0
     ]
+
+
+def test_health_and_readiness_need_no_credentials(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
