@@ -83,6 +83,10 @@ class Schedule:
         self.next_upload = 0.0
 
     def timeout(self, mono: float) -> float:
-        """How long the loop may wait for the network before something is due."""
-        wake = min([*self.due.values(), self.next_upload, mono + MAX_POLL_S])
-        return max(0.0, min(wake - mono, MAX_POLL_S))
+        """How long the loop may wait for the network before something is due.
+
+        Only times still ahead count: one already past is stale (an upload tick while
+        offline, collectors while telemetry consent is off), and waiting zero seconds for
+        it would spin the loop at full CPU until the next connection."""
+        ahead = [t for t in (*self.due.values(), self.next_upload) if t > mono]
+        return min([t - mono for t in ahead] + [MAX_POLL_S])

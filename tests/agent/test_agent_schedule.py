@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 
 from agent.runner import Agent
-from agent.schedule import Schedule, effective_intervals
+from agent.schedule import MAX_POLL_S, Schedule, effective_intervals
 from agent.settings import AgentSettings
 from agent.store import Store
 from devicecare.contracts import (
@@ -81,3 +81,12 @@ def test_remote_config_and_high_resolution_override_the_local_intervals() -> Non
     assert during[CollectorName.STORAGE] == CollectorConfig(enabled=False, interval_s=5)
     after = effective_intervals(local, remote, 2_000)
     assert after[CollectorName.BATTERY] == CollectorConfig(interval_s=60)
+
+
+def test_the_loop_waits_for_what_is_ahead_and_never_spins_on_what_is_past() -> None:
+    schedule = Schedule(drain_batches_per_s=2.0)
+    assert schedule.timeout(100.0) == MAX_POLL_S, "offline: the first upload tick is past"
+    schedule.collectors_due({CollectorName.BATTERY: CollectorConfig(interval_s=60)}, 100.0)
+    schedule.uploaded(100.0, 0.5)
+    assert schedule.timeout(100.0) == 0.5
+    assert schedule.timeout(500.0) == MAX_POLL_S, "collectors not run (no consent) are past"
