@@ -1,4 +1,7 @@
-"""`devicecare agent`: run the device agent, enrol it, and the owner's commands.
+"""`devicecare agent`: run the device agent, and the owner's commands.
+
+`devicecare agent enroll` lives with the development stack (devstack.cli), which the
+command line adds to this group.
 
 The owner's commands (consent, offers, respond) work on the agent's store directly, so
 they also work while the agent is not running; the running agent picks the changes up
@@ -7,9 +10,7 @@ on its next turn and sends what they queued.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -64,41 +65,6 @@ def run(config: ConfigOption = None) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and module
-
-
-@app.command()
-def enroll(
-    ctx: typer.Context,
-    device_id: Annotated[
-        str | None, typer.Option(help="Device id (default: this machine's host name).")
-    ] = None,
-    config: ConfigOption = None,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing settings file.")] = False,
-) -> None:
-    """Give this machine a device account on the local stack and write the agent's settings."""
-    import re
-
-    from agent.settings import config_path
-    from devicecare.cli_context import settings_of
-    from devicecare.endpoints import read_state
-    from devicecare.stack import local
-
-    path = config or config_path()
-    if path.exists() and not force:
-        raise typer.BadParameter(f"{path} exists; use --force to replace it")
-    device = device_id or re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()).lstrip("_-.")
-    settings = settings_of(ctx)
-    password = local.provision_devices(settings, [device])[device]
-    state = read_state(settings)
-    assert state is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        f"device_id = {json.dumps(device)}\n"
-        f"mqtt_url = {json.dumps(state['mosquitto']['url'])}\n"
-        f"password = {json.dumps(password)}\n"
-    )
-    path.chmod(0o600)
-    out.print(f"enrolled {device}; settings in {path}")
 
 
 @consent_app.command("grant")
@@ -165,6 +131,7 @@ def respond(
     comment: Annotated[str | None, typer.Option(help="A note for support.")] = None,
 ) -> None:
     """Answer a care offer; the agent sends the answer to the server."""
+    from agent.outbox import Outbox
     from devicecare.contracts import Answer, Channel, OfferResponse, encode
 
     with _store(config) as (settings, store):
@@ -178,7 +145,9 @@ def respond(
             ts=int(time.time() * 1000),
             comment=comment,
         )
-        store.add_message(Channel.OFFER_RESPONSES.value, encode(response, compress=False))
+        Outbox(store, settings.device_id).add_message(
+            Channel.OFFER_RESPONSES, encode(response, compress=False)
+        )
     out.print(f"answered {offer_id}: {answer.value}")
 
 
@@ -186,15 +155,18 @@ def respond(
 def status(config: ConfigOption = None) -> None:
     """The agent's queue and counters."""
     from agent.consent import Consent
+    from agent.outbox import Outbox
+    from devicecare.contracts import Channel
 
     with _store(config) as (settings, store):
+        outbox = Outbox(store, settings.device_id)
         counters = store.counters()
-        queued = {"samples": store.queued("samples"), "events": store.queued("events")}
+        samples, events = outbox.queued(Channel.TELEMETRY), outbox.queued(Channel.EVENTS)
         consent = Consent.load(store)
-        outbox = len(store.outbox())
-        size = store.queued_bytes()
+        to_send = sum(outbox.unsent())
+        size = outbox.size_bytes()
     out.print(f"device {settings.device_id}, telemetry consent: {consent.telemetry}")
-    out.print(f"queued: {queued['samples']} samples, {queued['events']} events, {outbox} to send")
+    out.print(f"queued: {samples} samples, {events} events, {to_send} to send")
     out.print(f"queue size: {size} of {settings.queue_budget_bytes} bytes")
     for name, value in counters.items():
         out.print(f"{name}: {value}")

@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
+from agent.outbox import Outbox
 from agent.store import CONSENT_KEY, Store
 from devicecare.contracts import Channel, ConsentUpdate, encode
 
@@ -32,8 +33,12 @@ def record(store: Store, device_id: str, consent: Consent) -> None:
     the collectors remembered, so that a later opt-in starts afresh.
     """
     update = ConsentUpdate(v=1, device_id=device_id, ts=int(time.time() * 1000), **asdict(consent))
+    outbox = Outbox(store, device_id)
     with store.transaction():
         store.set(CONSENT_KEY, json.dumps(asdict(consent)))
-        store.add_message(Channel.CONSENT.value, encode(update, compress=False))
+        outbox.add_message(Channel.CONSENT, encode(update, compress=False))
     if not consent.telemetry:
-        store.clear_collected()
+        with store.transaction():
+            outbox.clear()
+            store.forget_collected()
+        store.compact()

@@ -1,11 +1,11 @@
 """The agent's MQTT session: connect as the device, back off with jitter, publish, ack.
 
-One paho client per connection attempt, driven from the agent's own loop (no extra
-thread). A fresh client after every loss means paho holds no copies of unacknowledged
-messages: the agent's outbox is the only place they live, and it re-sends them itself.
-The session is persistent (clean start off, session expiry set) so offers sent while the
-device was offline are delivered when it returns. The retained status topic says
-`online` at connect and `offline` through the last will.
+One `Publisher` (devicecare.mqttclient) per connection attempt, driven from the agent's
+own loop (no extra thread). A fresh client after every loss means paho holds no copies
+of unacknowledged messages: the agent's outbox is the only place they live, and it
+re-sends them itself. The session is persistent (clean start off, session expiry set)
+so offers sent while the device was offline are delivered when it returns. The retained
+status topic says `online` at connect and `offline` through the last will.
 """
 
 from __future__ import annotations
@@ -14,31 +14,15 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from enum import Enum
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.settings import AgentSettings
 from devicecare.contracts import Channel, topics
-from devicecare.mqttclient import new_client
+from devicecare.mqttclient import Outcome, Publisher
 
 log = logging.getLogger(__name__)
-
-NO_MATCHING_SUBSCRIBERS = 0x10
-
-
-class Outcome(Enum):
-    """What a PUBACK says about a message."""
-
-    DELIVERED = "delivered"
-    REFUSED = "refused"
-    UNHEARD = "unheard"
-    """Accepted, but nobody was subscribed (MQTT 5 reason 0x10): the server side is down
-    and a broker such as Mosquitto keeps nothing for absent shared subscribers, so the
-    agent keeps the batch and tries again later."""
 
 
 class Uplink:
@@ -56,83 +40,74 @@ class Uplink:
         self.will = will
         self._on_connect = on_connect
         self._on_message = on_message
-        self.client: mqtt.Client | None = None
+        self.publisher: Publisher | None = None
         self.connected = False
         self.sessions = 0
         self.failures = 0
         self.next_attempt = 0.0
-        self.acks: list[tuple[int, Outcome]] = []
 
     def poll(self, timeout: float) -> None:
         """Run the network for up to `timeout` seconds, connecting when it is time."""
-        if self.client is None:
+        if self.publisher is None:
             wait = self.next_attempt - time.monotonic()
             if wait > 0:
                 time.sleep(min(wait, timeout))
                 return
             self._connect()
-            if self.client is None:
+            if self.publisher is None:
                 return
-        rc = self.client.loop(timeout)
-        if rc != mqtt.MQTT_ERR_SUCCESS and self.client is not None:
+        rc = self.publisher.loop(timeout)
+        if rc != mqtt.MQTT_ERR_SUCCESS and self.publisher is not None:
             self._lost(f"network: {mqtt.error_string(rc)}")
 
     def publish(self, channel: Channel, payload: bytes, *, retain: bool = False) -> int | None:
-        """Send with QoS 1; the returned message id comes back in `acks` with the PUBACK."""
-        if self.client is None or not self.connected:
+        """Send with QoS 1; the message id comes back from `acks` with the PUBACK."""
+        if self.publisher is None or not self.connected:
             return None
-        info = self.client.publish(
-            topics.topic(self.device_id, channel), payload, qos=1, retain=retain
-        )
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            return None
-        return info.mid
+        return self.publisher.publish(topics.topic(self.device_id, channel), payload, retain=retain)
+
+    def acks(self) -> list[tuple[int, Outcome]]:
+        """The acknowledgements that arrived since the last call, on this session."""
+        return [] if self.publisher is None else self.publisher.take_settled()
 
     def close(self, farewell: bytes | None, timeout_s: float = 5.0) -> None:
-        """Say `offline` (retained), wait briefly for acks in flight, disconnect."""
-        client = self.client
-        if client is None:
+        """Say `offline` (retained), wait briefly for its acknowledgement, disconnect."""
+        publisher = self.publisher
+        if publisher is None:
             return
         if self.connected and farewell is not None:
             mid = self.publish(Channel.STATUS, farewell, retain=True)
-            deadline = time.monotonic() + timeout_s
-            while mid is not None and self.client is client and time.monotonic() < deadline:
-                if any(m == mid for m, _ in self.acks):
-                    break
-                client.loop(0.1)
-        client.on_disconnect = None
-        client.disconnect()
-        client.loop(0.1)
-        self.client = None
+            if mid is not None:
+                try:
+                    publisher.wait([mid], timeout_s)
+                except (TimeoutError, ConnectionError) as exc:
+                    log.warning("offline status not acknowledged: %s", exc)
+        publisher.close()
+        self.publisher = None
         self.connected = False
 
     def _connect(self) -> None:
-        client = new_client(self.endpoint, client_id=self.device_id)
-        client.will_set(topics.topic(self.device_id, Channel.STATUS), self.will, qos=1, retain=True)
-        client.on_connect = self._connected
-        client.on_disconnect = self._disconnected
-        client.on_message = self._message
-        client.on_publish = self._published
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.session_expiry_s
-        self.client = client
+        publisher = Publisher(
+            self.endpoint,
+            self.device_id,
+            on_connect=self._connected,
+            on_disconnect=self._disconnected,
+            on_message=self._on_message,
+        )
+        self.publisher = publisher
         try:
-            client.connect(
-                self.endpoint.host,
-                self.endpoint.port,
+            publisher.connect(
                 keepalive=self.settings.keepalive_s,
-                clean_start=False,
-                properties=props,
+                session_expiry_s=self.settings.session_expiry_s,
+                will=(topics.topic(self.device_id, Channel.STATUS), self.will),
             )
         except (OSError, ValueError) as exc:
             self._lost(f"connect: {exc}")
 
     def _lost(self, why: str) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            client.on_disconnect = None
-            client.disconnect()
-            client.loop(0.01)
+        publisher, self.publisher = self.publisher, None
+        if publisher is not None:
+            publisher.close()
         self.connected = False
         self.failures += 1
         cap = min(
@@ -143,37 +118,19 @@ class Uplink:
         self.next_attempt = time.monotonic() + delay
         log.warning("broker connection lost (%s); retrying in %.1f s", why, delay)
 
-    def _connected(
-        self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
-    ) -> None:
+    def _connected(self, reason: ReasonCode) -> None:
         if reason.is_failure:
             self._lost(f"refused: {reason}")
             return
+        assert self.publisher is not None
         self.connected = True
         self.failures = 0
         self.sessions += 1
-        self.acks.clear()
         for channel in (Channel.CONFIG, Channel.OFFERS):
-            client.subscribe(topics.topic(self.device_id, channel), qos=1)
+            self.publisher.subscribe(topics.topic(self.device_id, channel))
         log.info("connected to %s:%s", self.endpoint.host, self.endpoint.port)
         self._on_connect()
 
-    def _disconnected(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
-    ) -> None:
-        if self.client is not None:
+    def _disconnected(self, reason: ReasonCode) -> None:
+        if self.publisher is not None:
             self._lost(f"disconnected: {reason}")
-
-    def _message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        self._on_message(message.topic, message.payload)
-
-    def _published(
-        self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object
-    ) -> None:
-        if reason.is_failure:
-            outcome = Outcome.REFUSED
-        elif reason.value == NO_MATCHING_SUBSCRIBERS:
-            outcome = Outcome.UNHEARD
-        else:
-            outcome = Outcome.DELIVERED
-        self.acks.append((mid, outcome))

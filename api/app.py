@@ -7,13 +7,29 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import ConnectionPool
 
-from api.routes import offers
+from api import problems
+from api.downlink import ConfigPublisher
+from api.middleware import RequestLimits
+from api.routes import (
+    customers,
+    devices,
+    findings,
+    fleet_alerts,
+    health,
+    interactions,
+    offers,
+    triage,
+)
+from care.service import CohortCache
 from devicecare import __version__
 from devicecare.config import Settings
 from devicecare.endpoints import database_url
 from notifier.signing import link_secret
+
+DOCS_ASSETS = "/docs/assets"
 
 
 def _now() -> datetime:
@@ -41,8 +57,25 @@ def create_app(
         finally:
             pool.close()
 
-    app = FastAPI(title="DeviceCare", version=__version__, lifespan=lifespan)
+    # Swagger UI and ReDoc from the installed package, not a CDN: the docs work offline.
+    app = FastAPIOffline(
+        title="DeviceCare", version=__version__, lifespan=lifespan, static_url=DOCS_ASSETS
+    )
     app.state.link_secret = link_secret(settings)
     app.state.clock = clock
-    app.include_router(offers.router)
+    app.state.cohorts = CohortCache()
+    app.state.config_publisher = ConfigPublisher.from_settings(settings)
+    problems.install(app)
+    for module in (
+        health,
+        devices,
+        customers,
+        interactions,
+        findings,
+        offers,
+        triage,
+        fleet_alerts,
+    ):
+        app.include_router(module.router)
+    app.add_middleware(RequestLimits)
     return app

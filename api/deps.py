@@ -9,6 +9,9 @@ from typing import Annotated
 import psycopg
 from fastapi import Depends, Request
 
+from api.downlink import ConfigPublisher
+from care.service import CohortCache
+
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
     with request.app.state.pool.connection() as conn:
@@ -26,3 +29,17 @@ def get_clock(request: Request) -> Callable[[], datetime]:
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 LinkSecret = Annotated[bytes, Depends(get_link_secret)]
 Clock = Annotated[Callable[[], datetime], Depends(get_clock)]
+
+
+def get_cohorts(request: Request) -> CohortCache:
+    return request.app.state.cohorts
+
+
+Cohorts = Annotated[CohortCache, Depends(get_cohorts)]
+
+
+def get_publisher(request: Request) -> ConfigPublisher:
+    return request.app.state.config_publisher
+
+
+Publisher = Annotated[ConfigPublisher, Depends(get_publisher)]

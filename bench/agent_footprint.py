@@ -35,10 +35,10 @@ from agent.consent import Consent, record
 from agent.store import Store
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, TelemetryBatch, decode, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import mqtt_endpoint
 from devicecare.mqttclient import new_client
-from devicecare.stack import local
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -174,7 +174,7 @@ def start(
         "agent": [
             sys.executable,
             "-m",
-            "devicecare",
+            "cli",
             "agent",
             "run",
             "--config",
@@ -236,6 +236,7 @@ def main() -> None:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         local.up(settings)
+        settings = local.fill(settings)
         listener, traffic = listen(settings, names)
         procs = start(settings, work, phone, names)
         time.sleep(STARTUP_S)

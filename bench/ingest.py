@@ -39,11 +39,11 @@ from rich.table import Table
 
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import SAMPLE_METRICS, Channel, Sample, TelemetryBatch, encode, topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url, mqtt_endpoint
 from devicecare.mqttclient import new_client
-from devicecare.stack import local
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local
 
 DEVICES = 16
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -137,7 +137,7 @@ def run_ingest(
         "DEVICECARE_LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devicecare", "ingest", "--worker", "7"],
+        [sys.executable, "-m", "cli", "ingest", "--worker", "7"],
         env=env,
         stdout=(work / "ingest.log").open("wb"),
         stderr=subprocess.STDOUT,
@@ -246,6 +246,7 @@ def main() -> None:
     settings = load_settings(state_dir=work / "state")
     try:
         local.up(settings)
+        settings = local.fill(settings)
         batches = make_batches(args.samples, args.batch)
         total = len(batches) * args.batch
         local.provision_devices(settings, sorted({b.device_id for b in batches}))

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from detectors.replay.csvfile import replay_csv
-from detectors.replay.profiles import Profile
+from detectors.replay.profiles import ReplayProfile
 from detectors.replay.univariate import RecordBreaker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ GRID: dict[str, tuple[float, ...]] = {
 """Parameters of `RecordBreaker` the leave-one-out picks from; the defaults are a point."""
 
 
-def replay_corpus(nab: Path, profile: str | Profile, out: Path) -> tuple[int, float]:
+def replay_corpus(nab: Path, profile: str | ReplayProfile, out: Path) -> tuple[int, float]:
     """Scores of every corpus file under `out`; returns (rows, seconds)."""
     rows, seconds = 0, 0.0
     for source in sorted((nab / "data").glob("*/*.csv")):
@@ -114,7 +114,9 @@ def loco(nab: Path, scorer: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="nab-loco-") as tmp:
         folders = []
         for index, point in enumerate(points):
-            variant = Profile(f"grid{index}", str(point), functools.partial(RecordBreaker, **point))
+            variant = ReplayProfile(
+                f"grid{index}", str(point), functools.partial(RecordBreaker, **point)
+            )
             folder = Path(tmp) / f"grid{index}"
             rows, seconds = replay_corpus(nab, variant, folder)
             print(f"== {point}: {rows} rows in {seconds:.1f} s", flush=True)

@@ -6,23 +6,22 @@ owner who answers connects as the device (its own account), collects the queued
 offers, and publishes an `OfferResponse` like `devicecare agent respond` does; ingest
 stores it and the notifier applies it. How owners answer is drawn with a seed: an owner
 whose device really has the fault mostly accepts, one who got an offer for a fault the
-device does not have mostly says it was wrong or dismisses it.
+device does not have mostly says it was wrong or dismisses it. `assign_owners` gives the
+simulated devices plausible owners first (customers in the notifier's store).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+import psycopg
 
 from devicecare.contracts import Answer, Channel, OfferResponse, decode, encode, topics
-from devicecare.mqttclient import MqttEndpoint, new_client
+from devicecare.mqttclient import MqttEndpoint, Publisher
+from notifier import store
 
 SESSION_EXPIRY_S = 7 * 86_400
 TIMEOUT_S = 30.0
@@ -31,6 +30,37 @@ TRUE_FAULT = {Answer.ACCEPT: 0.75, Answer.DISMISS: 0.15}
 WRONG_FAULT = {Answer.WRONG: 0.5, Answer.DISMISS: 0.4}
 """Answer probabilities; the rest of the probability is no answer at all."""
 MEDIAN_DELAY_H = 6.0
+DEFAULT_LOCALES = ("en", "de")
+DEFAULT_TIMEZONES = ("Europe/Berlin", "Europe/London", "America/New_York", "Asia/Tokyo")
+
+
+def assign_owners(
+    conn: psycopg.Connection,
+    device_ids: Iterable[str],
+    *,
+    locales: Sequence[str] = DEFAULT_LOCALES,
+    timezones: Sequence[str] = DEFAULT_TIMEZONES,
+    email_domain: str | None = "example.invalid",
+) -> dict[str, str]:
+    """One customer per device that has none, with locale and time zone taken round-robin
+    in device-id order and an address `<device_id>@<email_domain>` (None: no e-mail).
+    Devices that have an owner keep it. Returns device id -> customer id for all of them."""
+    ids = sorted(set(device_ids))
+    owned = store.owners(conn, ids)
+    with conn.transaction():
+        for index, device_id in enumerate(ids):
+            if device_id in owned:
+                continue
+            owned[device_id] = store.create_customer(
+                conn,
+                name=f"Owner of {device_id}",
+                email=f"{device_id}@{email_domain}" if email_domain else None,
+                locale=locales[index % len(locales)],
+                timezone=timezones[index % len(timezones)],
+                external_ref=f"owner:{device_id}",
+            )
+            store.attach(conn, device_id, owned[device_id])
+    return owned
 
 
 @dataclass(frozen=True)
@@ -64,17 +94,17 @@ class Owners:
     def subscribe_all(self, device_ids: list[str], progress: Callable[[], None]) -> None:
         """Give every device its persistent session on its offers topic."""
         for device_id in device_ids:
-            with self._session(device_id) as client:
-                _wait(client, client.subscribe(topics.topic(device_id, Channel.OFFERS), qos=1))
+            with self._session(device_id) as session:
+                _wait(session, session.subscribe(topics.topic(device_id, Channel.OFFERS)))
             progress()
 
     def answer(self, reply: Reply) -> None:
         """Connect as the device, take the queued offers, publish the answer."""
         assert reply.answer is not None
-        with self._session(reply.device_id) as client:
+        with self._session(reply.device_id) as session:
             deadline = time.monotonic() + 0.3
             while time.monotonic() < deadline:
-                client.loop(0.05)
+                session.loop(0.05)
             response = OfferResponse(
                 v=1,
                 device_id=reply.device_id,
@@ -82,10 +112,8 @@ class Owners:
                 answer=reply.answer,
                 ts=reply.at_ms,
             )
-            info = client.publish(
-                topics.topic(reply.device_id, Channel.OFFER_RESPONSES), encode(response), qos=1
-            )
-            _wait(client, info.mid)
+            topic = topics.topic(reply.device_id, Channel.OFFER_RESPONSES)
+            _wait(session, session.publish(topic, encode(response)))
 
     def _session(self, device_id: str) -> _Session:
         return _Session(self, device_id)
@@ -98,57 +126,24 @@ class _Session:
         self.owners = owners
         self.device_id = device_id
         endpoint = MqttEndpoint(owners.host, owners.port, device_id, owners.passwords[device_id])
-        self.client = new_client(endpoint, device_id)
-        self.client.user_data_set({"connected": None, "acked": set()})
-        self.client.on_connect = _on_connect
-        self.client.on_publish = _on_publish
-        self.client.on_subscribe = _on_subscribe
-        self.client.on_message = self._on_message
+        self.publisher = Publisher(endpoint, device_id, on_message=self._on_message)
 
-    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        where = topics.parse(message.topic)
-        offer = decode(where, message.payload)
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        where = topics.parse(topic)
+        offer = decode(where, payload)
         self.owners.received.setdefault(self.device_id, set()).add(offer.offer_id)  # type: ignore[union-attr]
 
-    def __enter__(self) -> mqtt.Client:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect(
-            self.owners.host, self.owners.port, keepalive=60, clean_start=False, properties=props
-        )
-        state = self.client.user_data_get()
-        deadline = time.monotonic() + TIMEOUT_S
-        while state["connected"] is None:
-            self.client.loop(0.05)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.device_id}: no CONNACK")
-        if state["connected"].is_failure:
-            raise ConnectionError(f"broker refused {self.device_id}: {state['connected']}")
-        return self.client
+    def __enter__(self) -> Publisher:
+        self.publisher.connect(keepalive=60, session_expiry_s=SESSION_EXPIRY_S)
+        self.publisher.wait_connected(TIMEOUT_S)
+        return self.publisher
 
     def __exit__(self, *_exc: object) -> None:
-        self.client.disconnect()
-        self.client.loop(0.01)
+        self.publisher.close()
 
 
-def _on_connect(_c: mqtt.Client, state: dict, _f: object, reason: ReasonCode, _p: object) -> None:
-    state["connected"] = reason
-
-
-def _on_publish(_c: mqtt.Client, state: dict, mid: int, _r: ReasonCode, _p: object) -> None:
-    state["acked"].add(mid)
-
-
-def _on_subscribe(_c: mqtt.Client, state: dict, mid: int, _r: list, _p: object) -> None:
-    state["acked"].add(mid)
-
-
-def _wait(client: mqtt.Client, sent: tuple[int, int] | int) -> None:
-    """Until the broker acknowledged the publish or subscription `sent`."""
-    mid = sent[1] if isinstance(sent, tuple) else sent
-    state = client.user_data_get()
-    deadline = time.monotonic() + TIMEOUT_S
-    while mid not in state["acked"]:
-        client.loop(0.05)
-        if time.monotonic() > deadline:
-            raise TimeoutError("no acknowledgement from the broker")
+def _wait(session: Publisher, mid: int | None) -> None:
+    """Until the broker acknowledged the publish or subscription `mid`."""
+    if mid is None:
+        raise ConnectionError("the client could not queue the message")
+    session.wait([mid], TIMEOUT_S)

@@ -30,14 +30,13 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from demo.owners import Owners, Reply
+from demo.owners import Owners, Reply, assign_owners
 from detectors.live.service import DetectService
 from devicecare.config import Settings
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url, mqtt_endpoint
-from devicecare.stack import local
-from devicecare.stack.mosquitto import ServiceAccount
-from notifier.customers import assign_owners
+from devstack import local
 from notifier.service import Notifier
 from simulator.fleet import Fleet
 from simulator.run import Plan, simulate, start_of
@@ -106,7 +105,7 @@ class Services:
         path = self.logs / f"{name}.log"
         with path.open("wb") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "devicecare", *args],
+                [sys.executable, "-m", "cli", *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,

@@ -20,15 +20,16 @@ import numpy as np
 import psycopg
 
 from detectors.lab.evaluate import DAY_MS
+from devicecare.contracts.vocabulary import FaultKind
 
 METRIC_OF_KIND = {
-    "battery_swelling": ("battery_temp_c", "battery temperature, °C"),
-    "faulty_charger": ("battery_temp_c", "battery temperature, °C"),
-    "cooling_failure": ("cpu_temp_c", "CPU temperature, °C"),
-    "battery_fade": ("battery_health_pct", "battery health, % of design"),
-    "battery_bad_cell": ("battery_pct", "charge, %"),
-    "storage_runaway": ("storage_free_gb", "free storage, GB"),
-    "flash_eol": ("flash_wear_pct", "flash wear, %"),
+    FaultKind.BATTERY_SWELLING: ("battery_temp_c", "battery temperature, °C"),
+    FaultKind.FAULTY_CHARGER: ("battery_temp_c", "battery temperature, °C"),
+    FaultKind.COOLING_FAILURE: ("cpu_temp_c", "CPU temperature, °C"),
+    FaultKind.BATTERY_FADE: ("battery_health_pct", "battery health, % of design"),
+    FaultKind.BATTERY_BAD_CELL: ("battery_pct", "charge, %"),
+    FaultKind.STORAGE_RUNAWAY: ("storage_free_gb", "free storage, GB"),
+    FaultKind.FLASH_EOL: ("flash_wear_pct", "flash wear, %"),
 }
 
 

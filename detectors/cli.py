@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from detectors.lab.evaluate import Evaluation
 
 app = typer.Typer(help="Streaming detectors: live detection, replay and backtests.")
-eval_app = typer.Typer(
-    help="Score findings against a simulated run's ground truth, or backtest a split."
-)
 out = Console()
 
 
@@ -165,21 +162,14 @@ def _replay_device(ctx: typer.Context, device: str, since: str | None, until: st
     out.print(table if changes else f"{device}: no findings in {samples} samples")
 
 
-@eval_app.callback(invoke_without_command=True)
 def evaluate(
     ctx: typer.Context,
-    truth: Annotated[
-        Path | None, typer.Option(help="Ground truth from `devicecare simulate --truth`.")
-    ] = None,
+    truth: Annotated[Path, typer.Option(help="Ground truth from `devicecare simulate --truth`.")],
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
     ] = None,
 ) -> None:
     """Score the stored findings of a simulated run against its ground truth."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if truth is None:
-        raise typer.BadParameter("give --truth FILE, or use `devicecare eval backtest`")
     import psycopg
 
     from detectors.lab.evaluate import Found
@@ -203,7 +193,6 @@ def evaluate(
         json_file.write_text(json.dumps(result.as_json(), indent=1))
 
 
-@eval_app.command()
 def backtest(
     split: Annotated[
         str,

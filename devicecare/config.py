@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from devicecare.contracts.vocabulary import Severity
 from devicecare.errors import ConfigError
 
 ENV_PREFIX = "DEVICECARE_"
@@ -88,7 +89,6 @@ class DetectSettings(BaseModel):
 
 
 NotifierChannel = Literal["device", "email", "webhook"]
-OfferSeverity = Literal["info", "low", "medium", "high", "critical"]
 
 
 class NotifierSettings(BaseModel):
@@ -110,8 +110,8 @@ class NotifierSettings(BaseModel):
     )
     quiet_hours_start: time = time(22, 0)
     quiet_hours_end: time = time(8, 0)
-    quiet_hours_exempt: list[OfferSeverity] = Field(
-        default=["critical"], description="severities sent during quiet hours (safety)"
+    quiet_hours_exempt: list[Severity] = Field(
+        default=[Severity.CRITICAL], description="severities sent during quiet hours (safety)"
     )
     default_timezone: str = Field(default="UTC", description="for devices without an owner")
     cooldown_days: float = Field(
@@ -119,7 +119,7 @@ class NotifierSettings(BaseModel):
     )
     cap_offers: int = Field(default=3, ge=1, description="offers per customer in cap_window_days")
     cap_window_days: float = Field(default=7.0, gt=0)
-    cap_exempt: list[OfferSeverity] = Field(default=["critical"])
+    cap_exempt: list[Severity] = Field(default=[Severity.CRITICAL])
     storm_window_min: float = Field(default=60.0, gt=0)
     storm_share: float = Field(
         default=0.05, gt=0, le=1, description="share of the fleet getting one offer kind"
@@ -167,6 +167,15 @@ class NotifierSettings(BaseModel):
         return self
 
 
+class ApiSettings(BaseModel):
+    """`devicecare api`: where the HTTP API listens and how many worker processes serve it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    pool_size: int = Field(default=4, ge=1, le=100, description="connections per worker")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -183,6 +192,11 @@ class Settings(BaseSettings):
         description="external MQTT broker as mqtt[s]://user:password@host:port; "
         "default: the local stack",
     )
+    mqtt_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON object of MQTT account name -> password, read at each connection; "
+        "default: the credentials of mqtt_url",
+    )
     state_dir: Path = Field(
         default=Path(".devicecare"), description="local stack data, credentials and caches"
     )
@@ -191,6 +205,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     detect: DetectSettings = DetectSettings()
     notifier: NotifierSettings = NotifierSettings()
+    api: ApiSettings = ApiSettings()
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:

@@ -9,6 +9,10 @@ def configure(level: str) -> None:
     logging.basicConfig(
         level=level,
         format="%(name)s: %(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+        handlers=[
+            RichHandler(
+                show_path=False, rich_tracebacks=False, log_time_format="%Y-%m-%dT%H:%M:%S%z"
+            )
+        ],
         force=True,
     )

@@ -115,7 +115,10 @@ class Consumer:
         self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
     ) -> None:
         self.connected.clear()
-        log.warning("broker connection lost: %s", reason)
+        if reason.is_failure:
+            log.warning("broker connection lost: %s", reason)
+        else:
+            log.info("disconnected from the broker: %s", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         self.inbox.put(

@@ -2,11 +2,15 @@
 
 Validation is the wire contract's own (`devicecare.contracts.decode`); a message that
 fails it becomes exactly one dead letter with the reason, and is acknowledged with the
-flush that records it. Nothing here talks to the database.
+flush that records it. So does a message on which the decoder itself fails in any other
+way (`decoder_error`): the broker would re-deliver it on every restart, so raising here
+would stop ingestion for everyone. Nothing here talks to the database.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -16,13 +20,17 @@ from devicecare.contracts import (
     OfferResponse,
     Status,
     TelemetryBatch,
-    decode,
     topics,
 )
+from devicecare.contracts.wire import decode_canonical
 from devicecare.errors import ContractError
+
+log = logging.getLogger(__name__)
 
 PAYLOAD_HEAD_BYTES = 1024
 DETAIL_CHARS = 1000
+DECODER_ERROR = "decoder_error"
+SEQ_CONFLICT = "seq_conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,10 @@ class Flush:
 
     messages: list[Inbound] = field(default_factory=list)
     batches: dict[tuple[str, int], tuple[Inbound, Batch]] = field(default_factory=dict)
+    digests: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    variants: dict[tuple[str, int], list[tuple[Inbound, bytes]]] = field(default_factory=dict)
+    """Later messages of a batch in this flush whose content differs from the first one:
+    each is a repeat or a conflict, depending on which content is stored."""
     repeats: int = 0
     statuses: list[tuple[Inbound, Status]] = field(default_factory=list)
     consents: list[tuple[Inbound, ConsentUpdate]] = field(default_factory=list)
@@ -89,18 +101,27 @@ class Flush:
         try:
             where = topics.parse(inbound.topic)
             device_id = where.device_id
-            message = decode(where, inbound.payload, now_ms=now_ms)
+            message, canonical = decode_canonical(where, inbound.payload, now_ms=now_ms)
         except ContractError as exc:
             self.dead.append(DeadLetter.of(inbound, exc.reason, exc.detail, device_id))
             return
+        except Exception as exc:  # any failure of one message is that message's dead letter
+            log.exception("the decoder failed on a message on %s", inbound.topic[:512])
+            detail = f"{type(exc).__name__}: {exc}"
+            self.dead.append(DeadLetter.of(inbound, DECODER_ERROR, detail, device_id))
+            return
         if isinstance(message, TelemetryBatch | EventBatch):
             key = (message.device_id, message.seq)
-            if key in self.batches:
-                self.repeats += 1
-            else:
+            digest = hashlib.blake2b(canonical, digest_size=16).digest()
+            if key not in self.batches:
                 self.batches[key] = (inbound, message)
+                self.digests[key] = digest
                 if isinstance(message, TelemetryBatch):
                     self.samples += len(message.samples)
+            elif self.digests[key] == digest:
+                self.repeats += 1
+            else:
+                self.variants.setdefault(key, []).append((inbound, digest))
         elif isinstance(message, Status):
             self.statuses.append((inbound, message))
         elif isinstance(message, ConsentUpdate):
@@ -119,7 +140,9 @@ class Flush:
         for key, (inbound, _) in list(self.batches.items()):
             if key[0] in unknown:
                 del self.batches[key]
-                self.dead.append(DeadLetter.of(inbound, "unknown_device", key[0], key[0]))
+                later = [i for i, _ in self.variants.pop(key, [])]
+                for message in [inbound, *later]:
+                    self.dead.append(DeadLetter.of(message, "unknown_device", key[0], key[0]))
         for name in ("statuses", "consents", "responses"):
             kept = []
             for inbound, message in getattr(self, name):
@@ -135,3 +158,8 @@ class Flush:
         self.samples = sum(
             len(b.samples) for _, b in self.batches.values() if isinstance(b, TelemetryBatch)
         )
+
+
+def conflict(key: tuple[str, int]) -> str:
+    """The detail of a `seq_conflict` dead letter."""
+    return f"batch {key[1]} of {key[0]} was already received with other content; first kept"

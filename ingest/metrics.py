@@ -21,6 +21,7 @@ class Totals:
     batches: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    dropped_no_consent: int = 0
     flushes: int = 0
     last_flush_ms: float | None = None
     lag_ms: float | None = None
@@ -42,6 +43,11 @@ class Metrics:
         )
         self.dead = Counter(
             "devicecare_ingest_dead_letters", "messages rejected", ["reason"], registry=r
+        )
+        self.dropped_no_consent = Counter(
+            "devicecare_ingest_dropped_no_consent",
+            "telemetry and event messages dropped: the device's telemetry consent is withdrawn",
+            registry=r,
         )
         self.flush_seconds = Histogram(
             "devicecare_ingest_flush_seconds", "one flush: write and commit", registry=r
@@ -70,6 +76,7 @@ class Metrics:
         t.batches += written.batches
         t.duplicates += written.duplicates
         t.dead_lettered += written.dead
+        t.dropped_no_consent += written.dropped_no_consent
         t.flushes += 1
         t.last_flush_ms = seconds * 1000
         t.lag_ms = lag * 1000
@@ -78,6 +85,7 @@ class Metrics:
         self.events.inc(written.events)
         self.batches.inc(written.batches)
         self.duplicates.inc(written.duplicates)
+        self.dropped_no_consent.inc(written.dropped_no_consent)
         for reason in reasons:
             self.dead.labels(reason).inc()
         self.flush_seconds.observe(seconds)
@@ -93,12 +101,14 @@ class Metrics:
         t = self.totals
         conn.execute(
             "INSERT INTO pipeline_health (worker, started_at, updated_at, received, stored_samples,"
-            " stored_events, batches, duplicates, dead_lettered, flushes, last_flush_ms, lag_ms,"
-            " queued_messages, database_up) VALUES (%s, %s, now(), %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, true) ON CONFLICT (worker) DO UPDATE SET updated_at = now(),"
+            " stored_events, batches, duplicates, dead_lettered, dropped_no_consent, flushes,"
+            " last_flush_ms, lag_ms, queued_messages, database_up) VALUES (%s, %s, now(), %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
+            " ON CONFLICT (worker) DO UPDATE SET updated_at = now(),"
             " received = excluded.received, stored_samples = excluded.stored_samples,"
             " stored_events = excluded.stored_events, batches = excluded.batches,"
             " duplicates = excluded.duplicates, dead_lettered = excluded.dead_lettered,"
+            " dropped_no_consent = excluded.dropped_no_consent,"
             " flushes = excluded.flushes, last_flush_ms = excluded.last_flush_ms,"
             " lag_ms = excluded.lag_ms, queued_messages = excluded.queued_messages,"
             " database_up = true, started_at = excluded.started_at",
@@ -111,6 +121,7 @@ class Metrics:
                 t.batches,
                 t.duplicates,
                 t.dead_lettered,
+                t.dropped_no_consent,
                 t.flushes,
                 t.last_flush_ms,
                 t.lag_ms,

@@ -17,8 +17,10 @@ import time
 import psycopg
 
 from devicecare.config import Settings
+from devicecare.contracts import topics
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import database_url, mqtt_endpoint
-from devicecare.stack.mosquitto import ServiceAccount
+from devicecare.errors import ContractError
 from ingest.consumer import Consumer
 from ingest.intake import DeadLetter, Flush, Inbound
 from ingest.metrics import Metrics, worker_name
@@ -35,7 +37,7 @@ class IngestService:
         self.worker = worker_name(index)
         self.consumer = Consumer(
             mqtt_endpoint(settings, ServiceAccount.INGEST),
-            self.worker,
+            ServiceAccount.INGEST.client_id(self.worker),
             group=self.cfg.shared_group,
             queue_max=self.cfg.queue_max_messages,
             session_expiry_s=self.cfg.session_expiry_s,
@@ -122,8 +124,12 @@ class IngestService:
         self.metrics.flushed(written, reasons, len(flush), now - started, lag)
 
     def _isolate(self, flush: Flush) -> Written:
-        """Find the message the database refuses; it becomes a dead letter, the rest is kept."""
+        """Find the message the database refuses; it becomes a dead letter, the rest is kept.
+
+        Afterwards `flush.dead` holds every dead letter written, for the counters.
+        """
         totals = Written()
+        dead: list[DeadLetter] = []
         for inbound in flush.messages:
             single = Flush()
             single.accept(inbound)
@@ -132,16 +138,11 @@ class IngestService:
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                rejected = _rejected(inbound, exc)
-                written = self.writer.write(rejected)
-                flush.dead += rejected.dead
-            totals = Written(
-                totals.samples + written.samples,
-                totals.events + written.events,
-                totals.batches + written.batches,
-                totals.duplicates + written.duplicates,
-                totals.dead + written.dead,
-            )
+                single = _rejected(inbound, exc)
+                written = self.writer.write(single)
+            dead += single.dead
+            totals += written
+        flush.dead[:] = dead
         return totals
 
     def _health(self, *, force: bool = False) -> None:
@@ -158,6 +159,11 @@ class IngestService:
 
 
 def _rejected(inbound: Inbound, exc: psycopg.Error) -> Flush:
+    """The dead letter of a message the database refused, with its device id."""
+    try:
+        device_id: str | None = topics.parse(inbound.topic).device_id
+    except ContractError:
+        device_id = None
     flush = Flush(messages=[inbound])
-    flush.dead.append(DeadLetter.of(inbound, "database_rejected", str(exc), None))
+    flush.dead.append(DeadLetter.of(inbound, "database_rejected", str(exc), device_id))
     return flush

@@ -5,40 +5,47 @@ with ON CONFLICT DO NOTHING RETURNING: one round trip tells which batches are ne
 only their rows are copied (binary COPY) into the hypertables. A batch re-sent by a
 device, or delivered twice by the broker, is thus stored once without a per-row check,
 also when two ingest workers race (the second waits on the first's key and skips it).
+A batch whose key was stored before with another content digest is not a repeat but a
+conflict: the first stays, the later one becomes a `seq_conflict` dead letter.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import astuple, dataclass, replace
+from datetime import UTC, datetime
 
 import msgspec
 import psycopg
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from devicecare.contracts import EventBatch, TelemetryBatch
-from ingest.intake import DeadLetter, Flush
+from devicecare.contracts.vocabulary import NotifyChannel
+from devicecare.timeconv import EPOCH, from_ms
+from ingest.intake import SEQ_CONFLICT, DeadLetter, Flush, conflict
 
 log = logging.getLogger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NOTIFY_CHANNEL = "devicecare_ingest"
 
 _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS incoming_batches (
     device_id text NOT NULL, seq bigint NOT NULL, channel text NOT NULL,
     sent_at timestamptz NOT NULL, rows integer NOT NULL,
-    first_ts timestamptz NOT NULL, last_ts timestamptz NOT NULL
+    first_ts timestamptz NOT NULL, last_ts timestamptz NOT NULL, digest bytea NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-_BATCH_COLUMNS = "device_id, seq, channel, sent_at, rows, first_ts, last_ts"
-_BATCH_TYPES = ["text", "int8", "text", "timestamptz", "int4", "timestamptz", "timestamptz"]
+_BATCH_COLUMNS = "device_id, seq, channel, sent_at, rows, first_ts, last_ts, digest"
+_BATCH_TYPES = [
+    "text",
+    "int8",
+    "text",
+    "timestamptz",
+    "int4",
+    "timestamptz",
+    "timestamptz",
+    "bytea",
+]
 _EVENT_COLUMNS = ["ts", "device_id", "seq", "kind", "process", "signature", "app_version", "detail"]
-
-
-def at(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,11 @@ class Written:
     batches: int = 0
     duplicates: int = 0
     dead: int = 0
+    dropped_no_consent: int = 0
+    """Telemetry and event messages of devices whose telemetry consent is withdrawn."""
+
+    def __add__(self, other: Written) -> Written:
+        return Written(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 class Writer:
@@ -95,49 +107,95 @@ class Writer:
         conn = self._connect()
         try:
             with conn.transaction():
-                self._admit_devices(conn, flush)
-                fresh = self._claim(conn, flush)
-                samples, events = self._copy_rows(conn, flush, fresh)
-                self._side_effects(conn, flush)
-                self._dead_letters(conn, flush.dead)
+                admitted = self._admit_devices(conn, flush)
+                self._consents(conn, flush)
+                kept, dropped = self._with_consent(conn, flush)
+                fresh, conflicts, repeats = self._claim(conn, kept)
+                samples, events = self._copy_rows(conn, kept, fresh)
+                self._side_effects(conn, kept)
+                self._dead_letters(conn, [*flush.dead, *conflicts])
                 if fresh:
-                    conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+                    conn.execute(f"NOTIFY {NotifyChannel.INGEST}")
         except psycopg.OperationalError:
             self.close()
             raise
+        self.known |= admitted
+        flush.dead += conflicts
         return Written(
             samples=samples,
             events=events,
             batches=len(fresh),
-            duplicates=len(flush.batches) - len(fresh) + flush.repeats,
+            duplicates=repeats + kept.repeats,
             dead=len(flush.dead),
+            dropped_no_consent=dropped,
         )
 
-    def _admit_devices(self, conn: psycopg.Connection, flush: Flush) -> None:
-        """Register devices seen for the first time, or dead-letter them (policy)."""
+    def _admit_devices(self, conn: psycopg.Connection, flush: Flush) -> set[str]:
+        """Register devices seen for the first time, or dead-letter them (policy).
+
+        Returns the devices that the known-device cache may learn, but only once the
+        transaction has committed: a rolled-back registration must be tried again.
+        """
         unseen = sorted(flush.devices() - self.known)
         if not unseen:
-            return
+            return set()
         if self.register_unknown:
             conn.execute(
                 "INSERT INTO devices (device_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
                 (unseen,),
             )
-            self.known.update(unseen)
-            return
+            return set(unseen)
         known = {
             r[0]
             for r in conn.execute(
                 "SELECT device_id FROM devices WHERE device_id = ANY(%s)", (unseen,)
             )
         }
-        self.known |= known
         flush.reject_devices(set(unseen) - known)
+        return known
 
-    def _claim(self, conn: psycopg.Connection, flush: Flush) -> set[tuple[str, int]]:
-        """Insert the flush's batch keys; return those not stored before."""
+    @staticmethod
+    def _with_consent(conn: psycopg.Connection, flush: Flush) -> tuple[Flush, int]:
+        """The flush without the batches of devices whose telemetry consent is withdrawn.
+
+        Withdrawn means an explicit `telemetry: false` is stored (`consent_changed_at`
+        set): a device that never sent a consent message is not affected. Consent
+        changes of this flush are already stored, so a withdrawal also drops the
+        telemetry that arrived with it. The dropped messages are counted, not
+        dead-lettered: they are not faulty, only not wanted.
+        """
+        devices = sorted({device_id for device_id, _ in flush.batches})
+        if not devices:
+            return flush, 0
+        withdrawn = {
+            r[0]
+            for r in conn.execute(
+                "SELECT device_id FROM devices WHERE device_id = ANY(%s)"
+                " AND NOT consent_telemetry AND consent_changed_at IS NOT NULL",
+                (devices,),
+            )
+        }
+        if not withdrawn:
+            return flush, 0
+        batches = {k: v for k, v in flush.batches.items() if k[0] not in withdrawn}
+        dropped = sum(
+            1 + len(flush.variants.get(k, [])) for k in flush.batches if k[0] in withdrawn
+        )
+        variants = {k: v for k, v in flush.variants.items() if k in batches}
+        return replace(flush, batches=batches, variants=variants), dropped
+
+    def _claim(
+        self, conn: psycopg.Connection, flush: Flush
+    ) -> tuple[set[tuple[str, int]], list[DeadLetter], int]:
+        """Insert the flush's batch keys; return those not stored before, and the conflicts.
+
+        Every message of a batch is compared with the content stored for its key (by
+        this flush or before): equal is a repeat, different a conflict. Batches stored
+        before digests existed (NULL) conflict with nothing. The count returned is that
+        of the repeats, the flush's own (`flush.repeats`) aside.
+        """
         if not flush.batches:
-            return set()
+            return set(), [], 0
         with conn.cursor() as cur:
             with cur.copy(
                 f"COPY incoming_batches ({_BATCH_COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -153,10 +211,11 @@ class Writer:
                             device_id,
                             seq,
                             channel,
-                            at(batch.sent_at),
+                            from_ms(batch.sent_at),
                             len(stamps),
-                            at(min(stamps)),
-                            at(max(stamps)),
+                            from_ms(min(stamps)),
+                            from_ms(max(stamps)),
+                            flush.digests[device_id, seq],
                         )
                     )
             cur.execute(
@@ -164,7 +223,24 @@ class Writer:
                 " FROM incoming_batches ON CONFLICT (device_id, seq) DO NOTHING"
                 " RETURNING device_id, seq"
             )
-            return {(r[0], r[1]) for r in cur.fetchall()}
+            fresh = {(r[0], r[1]) for r in cur.fetchall()}
+            stored: dict[tuple[str, int], bytes | None] = {k: flush.digests[k] for k in fresh}
+            if len(fresh) < len(flush.batches):
+                cur.execute(
+                    "SELECT i.device_id, i.seq, b.digest FROM incoming_batches i"
+                    " JOIN batches b USING (device_id, seq)"
+                )
+                stored = {(r[0], r[1]): r[2] for r in cur.fetchall()} | stored
+        conflicts: list[DeadLetter] = []
+        repeats = 0
+        for key, (inbound, _) in flush.batches.items():
+            for message, digest in [(inbound, flush.digests[key]), *flush.variants.get(key, [])]:
+                kept = stored.get(key)
+                if kept is None or kept == digest:
+                    repeats += message is not inbound or key not in fresh
+                else:
+                    conflicts.append(DeadLetter.of(message, SEQ_CONFLICT, conflict(key), key[0]))
+        return fresh, conflicts, repeats
 
     def _copy_rows(
         self, conn: psycopg.Connection, flush: Flush, fresh: set[tuple[str, int]]
@@ -186,7 +262,7 @@ class Writer:
                         detail = values[-1]
                         write(
                             (
-                                at(values[0]),
+                                from_ms(values[0]),
                                 device_id,
                                 seq,
                                 *values[1:-1],
@@ -205,7 +281,7 @@ class Writer:
                     for e in batch.events:
                         copy.write_row(
                             (
-                                at(e.ts),
+                                from_ms(e.ts),
                                 batch.device_id,
                                 batch.seq,
                                 e.kind.value,
@@ -219,10 +295,10 @@ class Writer:
         return samples, events
 
     def _side_effects(self, conn: psycopg.Connection, flush: Flush) -> None:
-        """Last seen, status, consent and offer answers: set-based, one statement each."""
+        """Last seen, status and offer answers: set-based, one statement each."""
         seen: dict[str, datetime] = {}
         for (device_id, _), (_, batch) in flush.batches.items():
-            seen[device_id] = max(seen.get(device_id, EPOCH), at(batch.sent_at))
+            seen[device_id] = max(seen.get(device_id, EPOCH), from_ms(batch.sent_at))
         if seen:
             conn.execute(
                 "UPDATE devices d SET last_seen_at = greatest(d.last_seen_at, s.at)"
@@ -245,7 +321,7 @@ class Writer:
                     [
                         {
                             "state": s.state.value,
-                            "at": at(s.ts) if s.ts else datetime.now(UTC),
+                            "at": from_ms(s.ts) if s.ts else datetime.now(UTC),
                             "version": s.agent_version,
                             "model": s.model,
                             "os_name": s.os_name,
@@ -256,40 +332,46 @@ class Writer:
                         for _, s in flush.statuses
                     ],
                 )
-            if flush.consents:
-                cur.executemany(
-                    "WITH changed AS (UPDATE devices SET consent_telemetry = %(telemetry)s,"
-                    " consent_care_offers = %(care_offers)s, consent_email = %(email)s,"
-                    " consent_changed_at = %(at)s WHERE device_id = %(device_id)s"
-                    " AND (consent_changed_at IS NULL OR consent_changed_at <= %(at)s)"
-                    " RETURNING device_id, customer_id)"
-                    " INSERT INTO interactions (ts, customer_id, device_id, touchpoint, kind,"
-                    " actor, summary, detail)"
-                    " SELECT %(at)s, customer_id, device_id, 'device_app', 'consent_changed',"
-                    " 'owner', %(summary)s, %(detail)s FROM changed",
-                    [
-                        {
-                            "telemetry": c.telemetry,
-                            "care_offers": c.care_offers,
-                            "email": c.email,
-                            "at": at(c.ts),
-                            "device_id": c.device_id,
-                            "summary": _consent_summary(c.telemetry, c.care_offers, c.email),
-                            "detail": Jsonb(c),
-                        }
-                        for _, c in flush.consents
-                    ],
-                )
             if flush.responses:
                 cur.executemany(
                     "INSERT INTO offer_responses"
                     " (device_id, offer_id, answer, answered_at, comment)"
                     " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     [
-                        (r.device_id, r.offer_id, r.answer.value, at(r.ts), r.comment)
+                        (r.device_id, r.offer_id, r.answer.value, from_ms(r.ts), r.comment)
                         for _, r in flush.responses
                     ],
                 )
+
+    @staticmethod
+    def _consents(conn: psycopg.Connection, flush: Flush) -> None:
+        """Store consent changes first, so that a withdrawal applies to this flush too."""
+        if not flush.consents:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "WITH changed AS (UPDATE devices SET consent_telemetry = %(telemetry)s,"
+                " consent_care_offers = %(care_offers)s, consent_email = %(email)s,"
+                " consent_changed_at = %(at)s WHERE device_id = %(device_id)s"
+                " AND (consent_changed_at IS NULL OR consent_changed_at <= %(at)s)"
+                " RETURNING device_id, customer_id)"
+                " INSERT INTO interactions (ts, customer_id, device_id, touchpoint, kind,"
+                " actor, summary, detail)"
+                " SELECT %(at)s, customer_id, device_id, 'device_app', 'consent_changed',"
+                " 'owner', %(summary)s, %(detail)s FROM changed",
+                [
+                    {
+                        "telemetry": c.telemetry,
+                        "care_offers": c.care_offers,
+                        "email": c.email,
+                        "at": from_ms(c.ts),
+                        "device_id": c.device_id,
+                        "summary": _consent_summary(c.telemetry, c.care_offers, c.email),
+                        "detail": Jsonb(c),
+                    }
+                    for _, c in flush.consents
+                ],
+            )
 
     @staticmethod
     def _dead_letters(conn: psycopg.Connection, dead: list[DeadLetter]) -> None:

@@ -37,11 +37,12 @@ def notify(
         bool, typer.Option("--stats", help="Print the counts (JSON) and exit.")
     ] = False,
 ) -> None:
-    """Turn findings into care offers: rules, consent, quiet hours, cooldown, caps, storm
-    protection; deliver to the device, by e-mail or webhook; follow answers and expiry.
+    """Turn findings into care offers, deliver them and follow the answers.
 
-    Loops until Ctrl-C / SIGTERM, woken by new findings and answers (LISTEN) or every
-    DEVICECARE_NOTIFIER__POLL_INTERVAL_S. Settings and rules: docs/notifier.md.
+    Rules, consent, quiet hours, cooldown, caps and storm protection decide; offers go to
+    the device, by e-mail or webhook. Loops until Ctrl-C / SIGTERM, woken by new findings
+    and answers (LISTEN) or by a poll (DEVICECARE_NOTIFIER__POLL_INTERVAL_S). Settings and
+    rules: docs/notifier.md.
     """
     from notifier.service import Notifier, wall_clock
 

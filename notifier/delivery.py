@@ -13,26 +13,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 import psycopg
-from psycopg.rows import dict_row
 
 from devicecare.config import NotifierSettings
-from notifier import lifecycle, policies, recipients
+from devicecare.contracts.vocabulary import Severity, TouchPoint
+from notifier import policies, store
 from notifier.channels.base import OfferChannel, Outgoing, Purpose, Recipient, SendResult
 from notifier.quiet import QuietHours, zone
 from notifier.rules import TITLE_MAX
 from notifier.signing import answer_links
+from notifier.store import Attempt, ChannelTries, Interaction, OfferRow, Suppression
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 MAX_BATCHES = 100
 RECHECK_HELD = timedelta(hours=1)
+REMINDED_SEVERITY = Severity.CRITICAL
+"""Only offers of this severity get a reminder."""
 REMINDER_WORD = {"en": "Reminder", "de": "Erinnerung"}
 SENT_SUMMARY = {
     "device": "Offer sent to the device",
@@ -53,11 +56,38 @@ class DeliverReport:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SendOutcome:
+    """How one delivery pass for one message ended: sent, to be retried, or out of tries."""
+
     kind: Literal["sent", "retry", "exhausted"]
     channel: OfferChannel | None = None
     result: SendResult | None = None
     retry_at: datetime | None = None
+
+
+def backoff(failures: int, *, base_s: float, max_s: float) -> timedelta:
+    """The wait before the next try after `failures` failed ones: doubling, capped."""
+    return timedelta(seconds=min(base_s * 2 ** (failures - 1), max_s))
+
+
+def usable(
+    allowed: Sequence[OfferChannel], tries: Mapping[str, ChannelTries], attempts: int
+) -> list[tuple[OfferChannel, int]]:
+    """The allowed channels that still have tries left, with their failures so far."""
+    found = []
+    for channel in allowed:
+        t = tries.get(channel.name)
+        failed, permanent = (t.failed, t.permanent) if t is not None else (0, False)
+        if not permanent and failed < attempts:
+            found.append((channel, failed))
+    return found
+
+
+def reminder_title(title: str, locale: str) -> str:
+    """The offer's title, prefixed with "Reminder" in the offer's language."""
+    word = REMINDER_WORD.get(locale, REMINDER_WORD["en"])
+    title = f"{word}: {title}"
+    return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
 
 
 class Deliverer:
@@ -82,15 +112,10 @@ class Deliverer:
                 break
 
     def _deliver_batch(self, conn: psycopg.Connection, now: datetime, report: DeliverReport) -> int:
-        with conn.cursor(row_factory=dict_row) as cur:
-            due = cur.execute(
-                "SELECT * FROM offers WHERE status = 'created' AND next_attempt_at <= %s"
-                " ORDER BY next_attempt_at, created_at, finding_id, offer_id LIMIT %s",
-                (now, BATCH),
-            ).fetchall()
-        people = recipients.load(conn, (o["device_id"] for o in due))
+        due = store.due_offers(conn, now, BATCH)
+        people = store.recipients(conn, (o.device_id for o in due))
         for offer in due:
-            recipient = people[offer["device_id"]]
+            recipient = people[offer.device_id]
             allowed = self._allowed_now(conn, offer, recipient, now, report)
             if allowed is None:
                 continue
@@ -102,7 +127,7 @@ class Deliverer:
     def _allowed_now(
         self,
         conn: psycopg.Connection,
-        offer: dict,
+        offer: OfferRow,
         recipient: Recipient,
         now: datetime,
         report: DeliverReport,
@@ -119,7 +144,7 @@ class Deliverer:
             )
             report.held += 1
             return None
-        if offer["severity"] not in self.cfg.quiet_hours_exempt:
+        if offer.severity not in self.cfg.quiet_hours_exempt:
             until = self.quiet.until(now, zone(recipient.timezone, self.cfg.default_timezone))
             if until is not None:
                 self._hold(
@@ -137,7 +162,7 @@ class Deliverer:
     def _hold(
         self,
         conn: psycopg.Connection,
-        offer: dict,
+        offer: OfferRow,
         *,
         reason: str,
         until: datetime,
@@ -147,107 +172,71 @@ class Deliverer:
         """Keep the offer (not dropped) and look again at `until`; record the reason once
         per hold (every quiet-hours deferral is one)."""
         with conn.transaction():
-            conn.execute(
-                "UPDATE offers SET next_attempt_at = %s, held_reason = %s, updated_at = %s"
-                " WHERE offer_id = %s",
-                (until, reason, now, offer["offer_id"]),
-            )
-            if offer["held_reason"] != reason or reason == "quiet_hours":
-                policies.record_suppression(
-                    conn,
-                    ts=now,
-                    reason=reason,
-                    device_id=offer["device_id"],
-                    customer_id=offer["customer_id"],
-                    finding_id=offer["finding_id"],
-                    offer_id=offer["offer_id"],
-                    fault_kind=offer["fault_kind"],
-                    offer_kind=offer["kind"],
-                    severity=offer["severity"],
-                    detail=detail,
-                )
+            store.hold(conn, offer.offer_id, reason=reason, until=until, now=now)
+            if offer.held_reason != reason or reason == "quiet_hours":
+                store.record_suppression(conn, _suppression(offer, reason, now, detail))
 
     def _settle(
         self,
         conn: psycopg.Connection,
-        offer: dict,
-        outcome: Outcome,
+        offer: OfferRow,
+        outcome: SendOutcome,
         now: datetime,
         report: DeliverReport,
     ) -> None:
         with conn.transaction():
             if outcome.kind == "sent":
                 assert outcome.channel is not None and outcome.result is not None
-                name = outcome.channel.name
-                delivered = outcome.result.delivered
-                conn.execute(
-                    "UPDATE offers SET status = %s, channel = %s, sent_at = %s,"
-                    " delivered_at = CASE WHEN %s THEN %s END, next_attempt_at = NULL,"
-                    " held_reason = NULL, updated_at = %s WHERE offer_id = %s",
-                    (
-                        "delivered" if delivered else "sent",
-                        name,
-                        now,
-                        delivered,
-                        now,
-                        now,
-                        offer["offer_id"],
-                    ),
+                channel, delivered = outcome.channel, outcome.result.delivered
+                store.mark_sent(
+                    conn, offer.offer_id, channel=channel.name, delivered=delivered, now=now
                 )
-                offer = offer | {"channel": name}
-                lifecycle.offer_interaction(
+                store.add_interaction(
                     conn,
-                    offer,
-                    ts=now,
-                    touchpoint=outcome.channel.touchpoint,
-                    kind="offer_sent",
-                    summary=SENT_SUMMARY.get(name, f"Offer sent ({name})"),
-                    detail={"channel": name, "result": outcome.result.detail},
-                )
-                if delivered:
-                    lifecycle.offer_interaction(
-                        conn,
+                    Interaction.of_offer(
                         offer,
                         ts=now,
-                        touchpoint=outcome.channel.touchpoint,
-                        kind="offer_delivered",
-                        summary="The customer's app took the offer",
-                        detail={"channel": name},
+                        touchpoint=TouchPoint(channel.touchpoint),
+                        kind="offer_sent",
+                        summary=SENT_SUMMARY.get(channel.name, f"Offer sent ({channel.name})"),
+                        detail={"channel": channel.name, "result": outcome.result.detail},
+                    ),
+                )
+                if delivered:
+                    store.add_interaction(
+                        conn,
+                        Interaction.of_offer(
+                            offer,
+                            ts=now,
+                            touchpoint=TouchPoint(channel.touchpoint),
+                            kind="offer_delivered",
+                            summary="The customer's app took the offer",
+                            detail={"channel": channel.name},
+                        ),
                     )
                 report.sent += 1
-                report.by_channel[name] = report.by_channel.get(name, 0) + 1
+                report.by_channel[channel.name] = report.by_channel.get(channel.name, 0) + 1
             elif outcome.kind == "retry":
-                assert outcome.channel is not None
-                conn.execute(
-                    "UPDATE offers SET next_attempt_at = %s, held_reason = 'retry',"
-                    " channel = %s, updated_at = %s WHERE offer_id = %s",
-                    (outcome.retry_at, outcome.channel.name, now, offer["offer_id"]),
+                assert outcome.channel is not None and outcome.retry_at is not None
+                store.retry_later(
+                    conn,
+                    offer.offer_id,
+                    channel=outcome.channel.name,
+                    retry_at=outcome.retry_at,
+                    now=now,
                 )
             else:
-                conn.execute(
-                    "UPDATE offers SET next_attempt_at = NULL, held_reason = 'undeliverable',"
-                    " updated_at = %s WHERE offer_id = %s",
-                    (now, offer["offer_id"]),
-                )
-                policies.record_suppression(
+                store.mark_undeliverable(conn, offer.offer_id, now)
+                store.record_suppression(conn, _suppression(offer, "undeliverable", now, None))
+                store.add_interaction(
                     conn,
-                    ts=now,
-                    reason="undeliverable",
-                    device_id=offer["device_id"],
-                    customer_id=offer["customer_id"],
-                    finding_id=offer["finding_id"],
-                    offer_id=offer["offer_id"],
-                    fault_kind=offer["fault_kind"],
-                    offer_kind=offer["kind"],
-                    severity=offer["severity"],
-                )
-                lifecycle.offer_interaction(
-                    conn,
-                    offer,
-                    ts=now,
-                    touchpoint="system",
-                    kind="offer_undeliverable",
-                    summary="Every allowed channel failed",
+                    Interaction.of_offer(
+                        offer,
+                        ts=now,
+                        touchpoint=TouchPoint.SYSTEM,
+                        kind="offer_undeliverable",
+                        summary="Every allowed channel failed",
+                    ),
                 )
                 report.undeliverable += 1
 
@@ -256,105 +245,82 @@ class Deliverer:
     def remind(self, conn: psycopg.Connection, now: datetime, report: DeliverReport) -> None:
         """One reminder for a critical offer left unanswered after `reminder_after_h`."""
         cutoff = now - timedelta(hours=self.cfg.reminder_after_h)
-        with conn.cursor(row_factory=dict_row) as cur:
-            due = cur.execute(
-                "SELECT * FROM offers WHERE status IN ('sent', 'delivered', 'viewed')"
-                " AND severity = 'critical' AND reminded_at IS NULL AND sent_at <= %s"
-                " ORDER BY sent_at LIMIT %s",
-                (cutoff, BATCH),
-            ).fetchall()
-        people = recipients.load(conn, (o["device_id"] for o in due))
+        due = store.due_reminders(conn, cutoff, REMINDED_SEVERITY, BATCH)
+        people = store.recipients(conn, (o.device_id for o in due))
         for offer in due:
-            recipient = people[offer["device_id"]]
+            recipient = people[offer.device_id]
             allowed, blocked = policies.allowed_channels(self.channels, recipient)
             if blocked is not None:
                 continue
             tz = zone(recipient.timezone, self.cfg.default_timezone)
-            if offer["severity"] not in self.cfg.quiet_hours_exempt and self.quiet.until(now, tz):
+            if offer.severity not in self.cfg.quiet_hours_exempt and self.quiet.until(now, tz):
                 continue
-            retry_at = conn.execute(
-                "SELECT retry_at FROM offer_attempts WHERE offer_id = %s AND purpose = 'reminder'"
-                " ORDER BY attempt_id DESC LIMIT 1",
-                (offer["offer_id"],),
-            ).fetchone()
-            if retry_at is not None and retry_at[0] is not None and retry_at[0] > now:
+            retry_at = store.reminder_retry_at(conn, offer.offer_id)
+            if retry_at is not None and retry_at > now:
                 continue
-            allowed.sort(key=lambda c: c.name != offer["channel"])  # the offer's own first
+            allowed.sort(key=lambda c: c.name != offer.channel)  # the offer's own first
             outgoing = self._outgoing(offer, recipient, "reminder")
             outcome = self._try(conn, offer, allowed, outgoing, now=now, report=report)
             if outcome.kind == "retry":
                 continue
             with conn.transaction():
-                conn.execute(
-                    "UPDATE offers SET reminded_at = %s, updated_at = %s WHERE offer_id = %s",
-                    (now, now, offer["offer_id"]),
-                )
+                store.mark_reminded(conn, offer.offer_id, now)
                 sent = outcome.kind == "sent"
                 assert outcome.channel is not None or not sent
-                lifecycle.offer_interaction(
+                store.add_interaction(
                     conn,
-                    offer,
-                    ts=now,
-                    touchpoint=outcome.channel.touchpoint if outcome.channel else "system",
-                    kind="offer_reminded" if sent else "offer_reminder_failed",
-                    summary="Reminder sent" if sent else "Reminder could not be sent",
-                    detail={"channel": outcome.channel.name if outcome.channel else None},
+                    Interaction.of_offer(
+                        offer,
+                        ts=now,
+                        touchpoint=TouchPoint(outcome.channel.touchpoint)
+                        if outcome.channel
+                        else TouchPoint.SYSTEM,
+                        kind="offer_reminded" if sent else "offer_reminder_failed",
+                        summary="Reminder sent" if sent else "Reminder could not be sent",
+                        detail={"channel": outcome.channel.name if outcome.channel else None},
+                    ),
                 )
             report.reminders += int(sent)
 
     # ------------------------------------------------------------ channels
 
-    def _outgoing(self, offer: dict, recipient: Recipient, purpose: Purpose) -> Outgoing:
-        title = offer["title"]
+    def _outgoing(self, offer: OfferRow, recipient: Recipient, purpose: Purpose) -> Outgoing:
+        title = offer.title
         if purpose == "reminder":
-            word = REMINDER_WORD.get(offer["locale"], REMINDER_WORD["en"])
-            title = f"{word}: {title}"
-            if len(title) > TITLE_MAX:
-                title = title[: TITLE_MAX - 1] + "…"
-        offer_id = str(offer["offer_id"])
+            title = reminder_title(title, offer.locale)
+        offer_id = str(offer.offer_id)
         return Outgoing(
             offer_id=offer_id,
             purpose=purpose,
             recipient=recipient,
-            fault_kind=offer["fault_kind"],
-            kind=offer["kind"],
-            severity=offer["severity"],
-            locale=offer["locale"],
+            fault_kind=offer.fault_kind,
+            kind=offer.kind,
+            severity=offer.severity,
+            locale=offer.locale,
             title=title,
-            body=offer["body"],
-            created_at=offer["created_at"],
-            expires_at=offer["expires_at"],
+            body=offer.body,
+            created_at=offer.created_at,
+            expires_at=offer.expires_at,
             links=answer_links(self.public_url, self.link_secret, offer_id),
         )
 
     def backoff(self, failures: int) -> timedelta:
-        seconds = self.cfg.retry_base_s * 2 ** (failures - 1)
-        return timedelta(seconds=min(seconds, self.cfg.retry_max_s))
+        return backoff(failures, base_s=self.cfg.retry_base_s, max_s=self.cfg.retry_max_s)
 
     def _try(
         self,
         conn: psycopg.Connection,
-        offer: dict,
+        offer: OfferRow,
         allowed: Sequence[OfferChannel],
         outgoing: Outgoing,
         *,
         now: datetime,
         report: DeliverReport,
-    ) -> Outcome:
+    ) -> SendOutcome:
         """Send on the first allowed channel with tries left; fall back in this pass when
         a channel fails for good or has used its last try."""
-        stats = {
-            channel: (failed, permanent)
-            for channel, failed, permanent in conn.execute(
-                "SELECT channel, count(*) FILTER (WHERE NOT ok), bool_or(permanent)"
-                " FROM offer_attempts WHERE offer_id = %s AND purpose = %s GROUP BY channel",
-                (offer["offer_id"], outgoing.purpose),
-            ).fetchall()
-        }
-        for channel in allowed:
-            failed, permanent = stats.get(channel.name, (0, False))
-            if permanent or failed >= self.cfg.retry_attempts:
-                continue
+        tries = store.tries(conn, offer.offer_id, outgoing.purpose)
+        for channel, failed in usable(allowed, tries, self.cfg.retry_attempts):
             started = time.monotonic()
             try:
                 result = channel.send(outgoing)
@@ -367,25 +333,23 @@ class Deliverer:
             if not result.ok and not result.permanent and failures < self.cfg.retry_attempts:
                 retry_at = now + self.backoff(failures)
             with conn.transaction():
-                conn.execute(
-                    "INSERT INTO offer_attempts (offer_id, purpose, channel, attempt, at, ok,"
-                    " permanent, duration_ms, detail, retry_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        offer["offer_id"],
-                        outgoing.purpose,
-                        channel.name,
-                        failed + 1,
-                        now,
-                        result.ok,
-                        result.permanent,
-                        duration_ms,
-                        result.detail[:1000],
-                        retry_at,
+                store.record_attempt(
+                    conn,
+                    Attempt(
+                        offer_id=offer.offer_id,
+                        purpose=outgoing.purpose,
+                        channel=channel.name,
+                        attempt=failed + 1,
+                        at=now,
+                        ok=result.ok,
+                        permanent=result.permanent,
+                        duration_ms=duration_ms,
+                        detail=result.detail[:1000],
+                        retry_at=retry_at,
                     ),
                 )
             if result.ok:
-                return Outcome("sent", channel, result)
+                return SendOutcome("sent", channel, result)
             report.failed_attempts += 1
             log.info(
                 "%s of offer %s via %s failed (%s)%s",
@@ -396,5 +360,20 @@ class Deliverer:
                 f"; retry at {retry_at:%Y-%m-%d %H:%M:%S}" if retry_at else "; next channel",
             )
             if retry_at is not None:
-                return Outcome("retry", channel, result, retry_at)
-        return Outcome("exhausted")
+                return SendOutcome("retry", channel, result, retry_at)
+        return SendOutcome("exhausted")
+
+
+def _suppression(offer: OfferRow, reason: str, now: datetime, detail: dict | None) -> Suppression:
+    return Suppression(
+        ts=now,
+        reason=reason,
+        device_id=offer.device_id,
+        customer_id=offer.customer_id,
+        finding_id=offer.finding_id,
+        offer_id=offer.offer_id,
+        fault_kind=offer.fault_kind,
+        offer_kind=offer.kind,
+        severity=offer.severity,
+        detail=detail,
+    )

@@ -1,5 +1,7 @@
-"""Per-customer policies: consent and reachability, cooldown after a dismissal, the
-frequency cap, and the record of every suppression with its reason."""
+"""Per-customer policies, as pure decisions: consent and reachability, the cooldown after
+a dismissal, and the frequency cap. Each answers None (go on) or `Blocked` with the
+reason that `offer_suppressions` records; the rows they look at come from
+`notifier.store`, so they are tested without a database."""
 
 from __future__ import annotations
 
@@ -7,11 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
-from psycopg.types.json import Jsonb
-
+from devicecare.contracts.vocabulary import OfferStatus, Severity, at_least
 from notifier.channels.base import OfferChannel, Recipient
-from notifier.rules import RANK
+from notifier.store import ClosedOffer
 
 REASONS = (
     "consent",
@@ -29,6 +29,10 @@ class Blocked:
     reason: str
     recheck_at: datetime | None = None
     detail: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASONS:
+            raise ValueError(f"unknown suppression reason {self.reason!r}")
 
 
 def allowed_channels(
@@ -62,90 +66,54 @@ def _missing(recipient: Recipient) -> list[str]:
 
 
 def cooldown(
-    conn: psycopg.Connection,
+    closed: Sequence[ClosedOffer],
     *,
-    device_id: str,
-    fault_kind: str,
     finding_id: int,
-    severity: str,
+    severity: Severity,
     now: datetime,
     days: float,
 ) -> Blocked | None:
     """A dismissed offer is not repeated for the same fault unless the severity rose.
 
+    `closed` are the device's declined and expired offers for the fault, latest first.
     The same finding, once declined, gets no offer again at its severity. Another finding
     of the same fault on the device waits `days` after the last declined or unanswered
     (expired) offer, again unless it is more severe.
     """
-    rows = conn.execute(
-        "SELECT offer_id, finding_id, status, severity, closed_at FROM offers"
-        " WHERE device_id = %s AND fault_kind = %s AND status IN ('declined', 'expired')"
-        " AND closed_at <= %s ORDER BY closed_at DESC",
-        (device_id, fault_kind, now),
-    ).fetchall()
     window = timedelta(days=days)
-    for offer_id, previous_finding, status, previous_severity, closed_at in rows:
-        if RANK[severity] > RANK[previous_severity]:
+    for offer in closed:
+        if not at_least(offer.severity, severity):
             continue
-        detail = {"offer_id": str(offer_id), "was": status, "closed_at": closed_at.isoformat()}
-        if status == "declined" and previous_finding == finding_id:
+        detail = {
+            "offer_id": str(offer.offer_id),
+            "was": offer.status.value,
+            "closed_at": offer.closed_at.isoformat(),
+        }
+        if offer.status is OfferStatus.DECLINED and offer.finding_id == finding_id:
             return Blocked("cooldown", None, detail | {"same_finding": True})
-        if closed_at > now - window:
-            return Blocked("cooldown", closed_at + window, detail)
+        if offer.closed_at > now - window:
+            return Blocked("cooldown", offer.closed_at + window, detail)
     return None
 
 
-def cap_usage(
-    conn: psycopg.Connection,
+def frequency_cap(
+    made: int,
+    oldest: datetime | None,
     *,
-    customer_id: object,
-    device_id: str,
+    pending: int,
     now: datetime,
+    cap: int,
     window_days: float,
-) -> tuple[int, datetime | None]:
-    """Offers made to the customer (or, without an owner, the device) within the window,
-    and when the oldest of them leaves it."""
-    since = now - timedelta(days=window_days)
-    who = "customer_id = %s" if customer_id is not None else "device_id = %s"
-    count, oldest = conn.execute(
-        f"SELECT count(*), min(created_at) FROM offers WHERE {who}"  # noqa: S608 - fixed fragment
-        " AND created_at > %s AND created_at <= %s",
-        (customer_id if customer_id is not None else device_id, since, now),
-    ).fetchone()  # type: ignore[misc]
-    return count, (oldest + timedelta(days=window_days)) if oldest else None
+) -> Blocked | None:
+    """At most `cap` offers per customer (or ownerless device) in `window_days`.
 
-
-def record_suppression(
-    conn: psycopg.Connection,
-    *,
-    ts: datetime,
-    reason: str,
-    device_id: str,
-    fault_kind: str,
-    severity: str,
-    customer_id: object = None,
-    finding_id: int | None = None,
-    offer_id: object = None,
-    offer_kind: str | None = None,
-    alert_id: int | None = None,
-    detail: dict | None = None,
-) -> None:
-    assert reason in REASONS, reason
-    conn.execute(
-        "INSERT INTO offer_suppressions (ts, reason, device_id, customer_id, finding_id,"
-        " offer_id, alert_id, fault_kind, offer_kind, severity, detail)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            ts,
-            reason,
-            device_id,
-            customer_id,
-            finding_id,
-            offer_id,
-            alert_id,
-            fault_kind,
-            offer_kind,
-            severity,
-            Jsonb(detail or {}),
-        ),
-    )
+    `made` offers were made in the window, the oldest at `oldest`; `pending` more are
+    about to be made in this pass. When the cap is reached, look again when the oldest
+    leaves the window.
+    """
+    used = made + pending
+    if used < cap:
+        return None
+    window = timedelta(days=window_days)
+    recheck = oldest + window if oldest is not None else now + window
+    return Blocked("frequency_cap", recheck, {"offers": used, "cap": cap, "days": window_days})

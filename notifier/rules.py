@@ -21,11 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from devicecare.contracts.vocabulary import FaultKind, Severity, at_least
 from devicecare.errors import NotifierError
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-RANK = {s: i for i, s in enumerate(SEVERITIES)}
-SERVICE_MIN_SEVERITY = "medium"
+SERVICE_MIN_SEVERITY = Severity.MEDIUM
 ANY = "*"
 NO_OFFER = "none"
 FALLBACK_LOCALE = "en"
@@ -41,7 +40,8 @@ class Finding:
     finding_id: int
     device_id: str
     fault_kind: str
-    severity: str
+    """A `FaultKind` value, kept as stored: kinds added later still get the tip rule."""
+    severity: Severity
     confidence: float
     reason: str
     detected_at: datetime
@@ -153,7 +153,8 @@ class DeclarativeRule(OfferRule):
 
     name: str
     fault_kinds: frozenset[str]
-    severities: frozenset[str]
+    """`FaultKind` values, or `ANY`."""
+    severities: frozenset[Severity]
     offer: str | None
     min_confidence: float = 0.0
     templates: Mapping[str, Template] = field(default_factory=dict)
@@ -197,7 +198,7 @@ class RuleSet:
             return "tip_only"
         if finding.evidence.get("explained_by"):
             return "non_fault"
-        if RANK[finding.severity] < RANK[SERVICE_MIN_SEVERITY]:
+        if not at_least(finding.severity, SERVICE_MIN_SEVERITY):
             return "low_severity"
         if finding.confidence < self.min_service_confidence:
             return "low_confidence"
@@ -289,12 +290,13 @@ class _Parser:
         for locale, table in reasons.items():
             if not all(isinstance(v, str) for v in table.values()):
                 raise self.fail(f"reasons.{locale}", "every reason must be a string")
+            self.fault_kinds(f"reasons.{locale}", list(table), wildcard=True)
         return RuleSet(
             rules=rules,
             offers=offers,
             reasons=reasons,
             unknown_model=doc.get("unknown_model", {"en": "device", "de": "Gerät"}),
-            tip_only=frozenset(self.strings("tip_only", doc.get("tip_only", []))),
+            tip_only=frozenset(self.fault_kinds("tip_only", doc.get("tip_only", []))),
             tip_offer=tip_offer,
             min_service_confidence=float(confidence),
             source=self.source,
@@ -304,6 +306,22 @@ class _Parser:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(where, "must be a list of strings")
         return value
+
+    def fault_kinds(self, where: str, value: object, *, wildcard: bool = False) -> list[str]:
+        """A list of `FaultKind` values (and `ANY` where a wildcard may stand)."""
+        kinds = self.strings(where, value)
+        known = {k.value for k in FaultKind} | ({ANY} if wildcard else set())
+        bad = sorted(set(kinds) - known)
+        if bad:
+            raise self.fail(where, f"unknown fault kinds {bad}; known: {sorted(known)}")
+        return kinds
+
+    def severities(self, where: str, value: object) -> list[Severity]:
+        names = self.strings(where, value)
+        known = [s.value for s in Severity]
+        if not names or set(names) - set(known):
+            raise self.fail(where, f"severities must be among {known}")
+        return [Severity(n) for n in names]
 
     def templates(self, where: str, entry: Mapping[str, Any]) -> dict[str, Template]:
         found: dict[str, Template] = {}
@@ -353,18 +371,17 @@ class _Parser:
         unknown = set(entry) - _RULE_KEYS - set(templates)
         if unknown:
             raise self.fail(where, f"unknown keys {sorted(unknown)}")
-        kinds = self.strings(f"{where}.fault_kinds", entry.get("fault_kinds"))
+        kinds = self.fault_kinds(f"{where}.fault_kinds", entry.get("fault_kinds"), wildcard=True)
         if not kinds:
             raise self.fail(where, "fault_kinds is empty")
-        severities = self.strings(f"{where}.severities", entry.get("severities", list(SEVERITIES)))
-        bad = set(severities) - set(SEVERITIES)
-        if bad or not severities:
-            raise self.fail(where, f"severities must be among {list(SEVERITIES)}")
+        severities = self.severities(
+            f"{where}.severities", entry.get("severities", [s.value for s in Severity])
+        )
         offer = entry.get("offer")
         if offer != NO_OFFER and offer not in offers:
             raise self.fail(where, f"offer {offer!r} is not one of {sorted(offers)} or 'none'")
         if offer != NO_OFFER and offers[offer].service:
-            low = sorted(s for s in severities if RANK[s] < RANK[SERVICE_MIN_SEVERITY])
+            low = sorted(s.value for s in severities if not at_least(s, SERVICE_MIN_SEVERITY))
             if low:
                 raise self.fail(
                     where,

@@ -5,7 +5,7 @@ Every decision takes `now` from the caller, so the same code runs on the wall cl
 the simulator's clock). A pass: answers from devices, offers whose finding resolved,
 expiry, delivery inferred from the device being seen, new offers from open findings,
 delivery of what is due, reminders. Two notifiers never run a pass at the same time
-(an advisory lock); the loop wakes on `NOTIFY devicecare_notifier` (findings or answers
+(an advisory lock); the loop wakes on `NotifyChannel.NOTIFIER` (findings or answers
 changed) or after `poll_interval_s`.
 """
 
@@ -22,18 +22,17 @@ import psycopg
 
 from devicecare.config import Settings
 from devicecare.endpoints import database_url
-from notifier import lifecycle
+from notifier import lifecycle, store
 from notifier.channels import OfferChannel, configured
 from notifier.delivery import Deliverer, DeliverReport
 from notifier.proposals import Proposer, ProposeReport
 from notifier.rules import RuleSet, load_rules
 from notifier.signing import link_secret
+from notifier.store import OfferRow
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-LOCK_KEY = 0x44634E6F  # "DcNo"
-LISTEN_CHANNEL = "devicecare_notifier"
 WAIT_SLICE_S = 1.0
 MIN_GAP_S = 1.0
 """Passes are at least this far apart, however often findings change."""
@@ -122,7 +121,7 @@ class Notifier:
             raise ValueError("run_once needs a timezone-aware time")
         conn = self.connection()
         report = PassReport(now)
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+        if not store.try_lock(conn):
             report.skipped = True
             return report
         try:
@@ -136,18 +135,15 @@ class Notifier:
             self.deliverer.deliver_due(conn, now, report.delivery)
             self.deliverer.remind(conn, now, report.delivery)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            store.unlock(conn)
         return report
 
-    def _after_expiry(self, conn: psycopg.Connection, expired: list[dict], now: datetime) -> None:
+    def _after_expiry(
+        self, conn: psycopg.Connection, expired: list[OfferRow], now: datetime
+    ) -> None:
         """An offer left unanswered may be made again for its finding after the cooldown."""
-        findings = [o["finding_id"] for o in expired if o["finding_id"] is not None]
-        if findings:
-            conn.execute(
-                "UPDATE notifier_decisions SET recheck_at = %s WHERE finding_id = ANY(%s)"
-                " AND outcome = 'offered'",
-                (now + timedelta(days=self.cfg.cooldown_days), findings),
-            )
+        findings = [o.finding_id for o in expired if o.finding_id is not None]
+        store.recheck_offered(conn, findings, now + timedelta(days=self.cfg.cooldown_days))
 
     def run(self, stop: threading.Event, clock: Clock = wall_clock) -> None:
         """Pass after pass until `stop` is set; woken early by new findings or answers."""
@@ -162,7 +158,7 @@ class Notifier:
             try:
                 if listener is None or listener.closed:
                     listener = psycopg.connect(self.url, autocommit=True)
-                    listener.execute(f"LISTEN {LISTEN_CHANNEL}")
+                    store.listen(listener)
                 report = self.run_once(clock())
                 log.log(logging.DEBUG if report.idle else logging.INFO, "%s", report.summary())
                 backoff = 1.0

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import Answer
 
 TIMESTAMP_HEADER = "X-DeviceCare-Timestamp"
 SIGNATURE_HEADER = "X-DeviceCare-Signature"
@@ -37,8 +38,8 @@ def answer_links(base_url: str, secret: bytes, offer_id: str) -> dict[str, str]:
     token = answer_token(secret, offer_id)
     page = f"{base_url.rstrip('/')}/offers/{offer_id}/answer"
     links = {"view": f"{page}?{urlencode({'token': token})}"}
-    for answer in ("accept", "dismiss", "wrong"):
-        links[answer] = f"{page}?{urlencode({'token': token, 'answer': answer})}"
+    for answer in Answer:
+        links[answer.value] = f"{page}?{urlencode({'token': token, 'answer': answer.value})}"
     return links
 
 

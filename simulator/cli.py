@@ -45,9 +45,9 @@ def simulate(
     """Simulate a fleet with physics, injected faults and look-alike non-faults."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from devicecare.contracts.accounts import ServiceAccount
     from devicecare.endpoints import mqtt_endpoint
-    from devicecare.stack import local
-    from devicecare.stack.mosquitto import ServiceAccount
+    from devstack import local
     from simulator.families import split as split_named
     from simulator.faults import parse_spec
     from simulator.fleet import Fleet

@@ -51,7 +51,9 @@ class Plan:
 
 
 @dataclass
-class Outcome:
+class RunOutcome:
+    """What a simulation run produced: counts, wall time and the faults it injected."""
+
     samples: int = 0
     events: int = 0
     uploads: int = 0
@@ -72,13 +74,13 @@ def simulate(
     passwords: dict[str, str],
     send: Callable[[Upload], None],
     progress: Callable[[int, int, int], None] = lambda *_: None,
-) -> Outcome:
+) -> RunOutcome:
     """Run the plan; `send` gets every upload, `progress(step, samples, sim_ms)` each step."""
     n = fleet.n
     seq = [0] * n
     pending: list[list[Sample]] = [[] for _ in range(n)]
     introduced = [False] * n
-    outcome = Outcome(faults=_count_faults(fleet))
+    outcome = RunOutcome(faults=_count_faults(fleet))
     every = plan.steps_per_upload
     dt_ms = plan.interval_s * 1000
     wall0 = time.perf_counter()

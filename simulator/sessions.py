@@ -16,15 +16,11 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.reasoncodes import ReasonCode
-
 from devicecare.contracts import Channel, topics
-from devicecare.mqttclient import MqttEndpoint, new_client
+from devicecare.mqttclient import MqttEndpoint, Outcome, Publisher
 
 log = logging.getLogger(__name__)
 
-NO_MATCHING_SUBSCRIBERS = 0x10
 TIMEOUT_S = 30.0
 
 
@@ -87,44 +83,26 @@ class SessionPool:
 
     def _upload(self, job: Upload) -> None:
         endpoint = MqttEndpoint(self.host, self.port, job.device_id, job.password)
-        client = new_client(endpoint, job.device_id)
-        client.max_inflight_messages_set(200)
-        state: dict[str, object] = {"connected": None, "acks": {}}
-
-        def on_connect(
-            _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
-        ) -> None:
-            state["connected"] = reason
-
-        def on_publish(
-            _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object
-        ) -> None:
-            state["acks"][mid] = reason  # type: ignore[index]
-
-        client.on_connect = on_connect
-        client.on_publish = on_publish
-        _connect(client, job.device_id, self.host, self.port, state)
-        deadline = time.monotonic() + TIMEOUT_S
+        publisher = Publisher(endpoint, job.device_id, max_inflight=200)
+        publisher.connect(keepalive=60)
+        publisher.wait_connected(TIMEOUT_S)
         pending = list(job.messages)
         sent_bytes = 0
         while pending:
-            acks: dict[int, ReasonCode] = {}
-            state["acks"] = acks
-            mids = {}
+            sent = {}
             for channel, payload, retain in pending:
-                info = client.publish(
-                    topics.topic(job.device_id, channel), payload, qos=1, retain=retain
+                mid = publisher.publish(
+                    topics.topic(job.device_id, channel), payload, retain=retain
                 )
-                mids[info.mid] = (channel, payload, retain)
-            while len(acks) < len(mids):
-                client.loop(0.05)
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(mids) - len(acks)} PUBACKs missing")
+                if mid is None:
+                    raise ConnectionError(f"could not queue a {channel} message")
+                sent[mid] = (channel, payload, retain)
+            outcomes = publisher.wait(sent, TIMEOUT_S)
             pending = []
-            for mid, (channel, payload, retain) in mids.items():
-                if acks[mid].is_failure:
-                    raise ConnectionError(f"broker refused a {channel} message: {acks[mid]}")
-                if acks[mid].value == NO_MATCHING_SUBSCRIBERS and not retain:
+            for mid, (channel, payload, retain) in sent.items():
+                if outcomes[mid] is Outcome.REFUSED:
+                    raise ConnectionError(f"broker refused a {channel} message")
+                if outcomes[mid] is Outcome.UNHEARD and not retain:
                     pending.append((channel, payload, retain))
                 else:
                     sent_bytes += len(payload)
@@ -132,27 +110,10 @@ class SessionPool:
                 with self.lock:
                     self.counters.unheard_retries += len(pending)
                 time.sleep(1.0)
-                deadline = time.monotonic() + TIMEOUT_S
-        client.disconnect()
-        client.loop(0.01)
+        publisher.close()
         with self.lock:
             c = self.counters
             c.uploads += 1
             c.messages += len(job.messages)
             c.samples += job.samples
             c.bytes += sent_bytes
-
-
-def _connect(
-    client: mqtt.Client, device_id: str, host: str, port: int, state: dict[str, object]
-) -> None:
-    client.connect(host, port, keepalive=60)
-    deadline = time.monotonic() + TIMEOUT_S
-    while state["connected"] is None:
-        client.loop(0.05)
-        if time.monotonic() > deadline:
-            raise TimeoutError("no CONNACK")
-    reason = state["connected"]
-    assert isinstance(reason, ReasonCode)
-    if reason.is_failure:
-        raise ConnectionError(f"broker refused {device_id}: {reason}")

@@ -22,7 +22,7 @@ from psycopg import sql
 from devicecare.config import Settings, load_settings
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url
-from devicecare.stack import local
+from devstack import local
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,7 @@ def stack() -> Iterator[Settings]:
         local.up(settings)
         unhealthy = [s for s in local.status(settings) if not s.healthy]
         assert not unhealthy, f"test stack is not healthy: {unhealthy}"
-        yield settings
+        yield local.fill(settings)
     finally:
         local.down(settings)
         shutil.rmtree(root, ignore_errors=True)

@@ -19,7 +19,7 @@ import numpy as np
 from detectors.block import METRICS, Block, EventRow
 from detectors.lab.evaluate import Evaluation, Found, evaluate
 from detectors.live.cohorts import Cohorts
-from detectors.live.device import DEVICE_PROFILE, DeviceState, Profile
+from detectors.live.device import DEVICE_PROFILE, DeviceProfile, DeviceState
 from detectors.live.findings import Change
 from simulator.families import Split, split
 from simulator.faults import parse_spec
@@ -98,7 +98,7 @@ def run(
     seed: int = 1,
     faults: str | None = None,
     upload_hours: float = 24.0,
-    profile: Profile = DEVICE_PROFILE,
+    profile: DeviceProfile = DEVICE_PROFILE,
     split: Split | None = None,
 ) -> Backtest:
     """Simulate and detect; with `split`, the widened fleet of that split's families

@@ -28,6 +28,7 @@ from river import stats
 
 from detectors.base import Detector, Features
 from detectors.block import Block
+from devicecare.contracts.vocabulary import FaultKind
 
 HOUR = 3600.0
 GB = 1e9
@@ -44,15 +45,15 @@ FEATURES: tuple[str, ...] = (
     "crashes",
 )
 RELATED: dict[str, tuple[str, ...]] = {
-    "battery_swelling": ("battery_temp_c", "battery_minus_cpu_c"),
-    "faulty_charger": ("battery_temp_c", "battery_minus_cpu_c"),
-    "cooling_failure": ("cpu_temp_c", "battery_minus_cpu_c", "throttled_share"),
-    "battery_fade": ("drain_pct_per_hour",),
-    "battery_bad_cell": ("drain_pct_per_hour",),
-    "storage_runaway": ("storage_growth_gb",),
-    "crash_loop": ("crashes",),
-    "kernel_fault": ("crashes",),
-    "flash_eol": ("storage_growth_gb",),
+    FaultKind.BATTERY_SWELLING: ("battery_temp_c", "battery_minus_cpu_c"),
+    FaultKind.FAULTY_CHARGER: ("battery_temp_c", "battery_minus_cpu_c"),
+    FaultKind.COOLING_FAILURE: ("cpu_temp_c", "battery_minus_cpu_c", "throttled_share"),
+    FaultKind.BATTERY_FADE: ("drain_pct_per_hour",),
+    FaultKind.BATTERY_BAD_CELL: ("drain_pct_per_hour",),
+    FaultKind.STORAGE_RUNAWAY: ("storage_growth_gb",),
+    FaultKind.CRASH_LOOP: ("crashes",),
+    FaultKind.KERNEL_FAULT: ("crashes",),
+    FaultKind.FLASH_EOL: ("storage_growth_gb",),
 }
 """Features whose deviation supports a fault kind's finding."""
 TEMPERATURES = frozenset({"cpu_temp_c", "battery_temp_c"})

@@ -35,7 +35,7 @@ SUPPORT_Z = 2.0
 
 
 @dataclass(frozen=True)
-class Profile:
+class DeviceProfile:
     """Which rules run, with which parameters, and the device-level hygiene."""
 
     name: str
@@ -50,12 +50,12 @@ class Profile:
         return REGISTRY[name](**self.rules[name])
 
 
-DEVICE_PROFILE = Profile("device")
+DEVICE_PROFILE = DeviceProfile("device")
 DEVICE_PROFILES = {DEVICE_PROFILE.name: DEVICE_PROFILE}
 
 
 class DeviceState:
-    def __init__(self, device_id: str, profile: Profile = DEVICE_PROFILE) -> None:
+    def __init__(self, device_id: str, profile: DeviceProfile = DEVICE_PROFILE) -> None:
         self.device_id = device_id
         self.rules: dict[str, Rule] = {}
         self.trackers: dict[str, Tracker] = {}
@@ -70,7 +70,7 @@ class DeviceState:
         self.os_version: str | None = None
 
     def process(
-        self, block: Block, cohorts: Cohorts | None = None, profile: Profile = DEVICE_PROFILE
+        self, block: Block, cohorts: Cohorts | None = None, profile: DeviceProfile = DEVICE_PROFILE
     ) -> list[Change]:
         """Process a block; a long one (a backlog) in steps of at most `assess_hours`, so
         that findings are as timely as when the data arrives as it is taken."""
@@ -82,7 +82,9 @@ class DeviceState:
             return changes
         return self._process(block, cohorts, profile)
 
-    def _process(self, block: Block, cohorts: Cohorts | None, profile: Profile) -> list[Change]:
+    def _process(
+        self, block: Block, cohorts: Cohorts | None, profile: DeviceProfile
+    ) -> list[Change]:
         fresh = block.after(self.last_ts)
         fresh.events = [e for e in block.events if e.ts > self.last_event_ts]
         self.late += len(block) - len(fresh)
@@ -105,7 +107,7 @@ class DeviceState:
             cohorts.update(Cohorts.key(self.model, self.os_version), self.device_id, self.figures())
         return changes
 
-    def _ensure_rules(self, block: Block, profile: Profile) -> None:
+    def _ensure_rules(self, block: Block, profile: DeviceProfile) -> None:
         for name in profile.rules:
             if name not in self.rules and all(block.has(m) for m in REGISTRY[name].needs):
                 self.rules[name] = profile.build(name)
@@ -133,7 +135,7 @@ class DeviceState:
             cohort_median=lambda metric: cohorts.median(key, metric),
         )
 
-    def _follow(self, now: float, context: Context, profile: Profile) -> list[Change]:
+    def _follow(self, now: float, context: Context, profile: DeviceProfile) -> list[Change]:
         by_kind: dict[str, list[Assessment]] = {}
         for rule in self.rules.values():
             for a in rule.assess(now, context):

@@ -15,13 +15,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from devicecare.contracts import Severity
+from devicecare.contracts.vocabulary import SEVERITY_RANK, FindingStatus, Severity
 
 CLEAR_LEVEL = 0.5
 ONSET_LEVEL = 0.3
 """The level at which an excursion is taken to have begun (the finding's onset)."""
 UPDATE_EVERY_S = 6 * 3600.0
-SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 
 
 def confidence(level: float) -> float:
@@ -93,7 +92,7 @@ class Context:
 class Finding:
     device_id: str
     kind: str
-    status: str
+    status: FindingStatus
     severity: Severity
     confidence: float
     onset_at: float | None
@@ -145,7 +144,7 @@ class Tracker:
                 self.open = Finding(
                     device_id=device_id,
                     kind=a.kind,
-                    status="open",
+                    status=FindingStatus.OPEN,
                     severity=why.severity,
                     confidence=round(why.confidence, 3),
                     onset_at=None if math.isnan(self.rising_since) else self.rising_since,
@@ -167,7 +166,9 @@ class Tracker:
             if math.isnan(self.clear_since):
                 self.clear_since = now
             if now - self.clear_since >= self.clear_s:
-                done = replace(self.open, status="resolved", updated_at=now, resolved_at=now)
+                done = replace(
+                    self.open, status=FindingStatus.RESOLVED, updated_at=now, resolved_at=now
+                )
                 self.open = None
                 self.rising_since = math.nan
                 self.clear_since = math.nan

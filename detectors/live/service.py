@@ -25,7 +25,7 @@ from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILES, DeviceState
 from detectors.live.findings import Change
 from devicecare.config import DetectSettings
-from ingest.writer import NOTIFY_CHANNEL as INGEST_CHANNEL
+from devicecare.contracts.vocabulary import NotifyChannel
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class DetectService:
     def _connect(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
             self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-            self.conn.execute(f"LISTEN {INGEST_CHANNEL}")
+            self.conn.execute(f"LISTEN {NotifyChannel.INGEST}")
         return self.conn
 
     def _drop_connection(self) -> None:

@@ -3,29 +3,25 @@
 Findings are written as they change, each change idempotent (opening a finding that is
 already open updates it), because after a restart the batches since the last checkpoint
 are processed again. Opening and resolving a finding also goes on the device's timeline
-(`interactions`, touch point `system`), and `NOTIFY devicecare_findings` wakes the
-notifier. A checkpoint is a partition's device states, pickled and compressed, with the
-feed position they reflect; the lease says which worker owns the partition.
+(`interactions`, touch point `system`). The notifier wakes on the findings rows
+themselves: a trigger on `findings` (migration 0005) sends `NotifyChannel.NOTIFIER` when
+the transaction commits, whoever wrote them. A checkpoint is a partition's device
+states, pickled and compressed, with the feed position they reflect; the lease says which
+worker owns the partition.
 """
 
 from __future__ import annotations
 
 import pickle
 import zlib
-from datetime import UTC, datetime
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from detectors.live.device import DeviceState
 from detectors.live.findings import Change
-
-NOTIFY_CHANNEL = "devicecare_findings"
-
-
-def at(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
+from devicecare.contracts.vocabulary import TouchPoint
+from devicecare.timeconv import from_seconds
 
 _OPEN = """
 INSERT INTO findings (device_id, fault_kind, status, severity, confidence, onset_at,
@@ -52,7 +48,7 @@ RETURNING finding_id, true
 _TIMELINE = """
 INSERT INTO interactions (ts, customer_id, device_id, touchpoint, kind, finding_id, actor,
                           summary, detail)
-SELECT %(ts)s, customer_id, device_id, 'system', %(what)s, %(finding_id)s, 'detectors',
+SELECT %(ts)s, customer_id, device_id, %(touchpoint)s, %(what)s, %(finding_id)s, 'detectors',
        %(summary)s, %(detail)s
 FROM devices WHERE device_id = %(device_id)s
 """
@@ -68,10 +64,10 @@ def write_changes(conn: psycopg.Connection, changes: list[Change]) -> int:
             "kind": f.kind,
             "severity": f.severity.value,
             "confidence": f.confidence,
-            "onset_at": at(f.onset_at),
-            "detected_at": at(f.detected_at),
-            "updated_at": at(f.updated_at),
-            "resolved_at": at(f.resolved_at),
+            "onset_at": from_seconds(f.onset_at),
+            "detected_at": from_seconds(f.detected_at),
+            "updated_at": from_seconds(f.updated_at),
+            "resolved_at": from_seconds(f.resolved_at),
             "detector": f.detector,
             "reason": f.reason,
             "evidence": Jsonb(f.evidence),
@@ -84,7 +80,8 @@ def write_changes(conn: psycopg.Connection, changes: list[Change]) -> int:
         conn.execute(
             _TIMELINE,
             {
-                "ts": at(f.resolved_at if change.what == "resolved" else f.detected_at),
+                "ts": from_seconds(f.resolved_at if change.what == "resolved" else f.detected_at),
+                "touchpoint": TouchPoint.SYSTEM,
                 "what": f"finding_{change.what}",
                 "finding_id": row[0],
                 "summary": f.reason if change.what == "opened" else f"{f.kind} cleared",
@@ -92,14 +89,12 @@ def write_changes(conn: psycopg.Connection, changes: list[Change]) -> int:
                 "device_id": f.device_id,
             },
         )
-    if changes:
-        conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return opened
 
 
 def write_health(conn: psycopg.Connection, states: list[DeviceState]) -> None:
     rows = [
-        (s.device_id, at(s.last_ts), Jsonb(s.figures()), sorted(s.open_findings()))
+        (s.device_id, from_seconds(s.last_ts), Jsonb(s.figures()), sorted(s.open_findings()))
         for s in states
         if s.last_ts > 0
     ]
@@ -181,7 +176,7 @@ def save(
             "state": blob,
             "position": position,
             "devices": len(states),
-            "watermark": at(watermark) if watermark > 0 else None,
+            "watermark": from_seconds(watermark) if watermark > 0 else None,
             "lease": lease_s,
             "profile": profile,
             "partition": partition,

@@ -74,11 +74,11 @@ def _temporary_beside(out: Path) -> tuple[int, Path]:
 
 
 def replay_csv(
-    source: Path, out: Path, profile: str | profiles.Profile, columns: list[str] | None = None
+    source: Path, out: Path, profile: str | profiles.ReplayProfile, columns: list[str] | None = None
 ) -> int:
-    """Score every row of `source` with `profile` (a registered name, or a `Profile` such
+    """Score every row of `source` with `profile` (a registered name, or a `ReplayProfile` such
     as a parameter variant under test) into `out`; returns the number of rows."""
-    chosen = profile if isinstance(profile, profiles.Profile) else profiles.get(profile)
+    chosen = profile if isinstance(profile, profiles.ReplayProfile) else profiles.get(profile)
     names = list(columns) if columns else list(DEFAULT_COLUMNS)
     with _open(source) as fh:
         reader = csv.DictReader(fh)

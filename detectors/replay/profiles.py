@@ -22,7 +22,7 @@ class UnknownProfileError(DeviceCareError):
 
 
 @dataclass(frozen=True)
-class Profile:
+class ReplayProfile:
     name: str
     description: str
     factory: Callable[[], Detector]
@@ -31,16 +31,16 @@ class Profile:
         return self.factory()
 
 
-PROFILES: dict[str, Profile] = {}
+PROFILES: dict[str, ReplayProfile] = {}
 
 
 def register(name: str, description: str, factory: Callable[[], Detector]) -> None:
     if name in PROFILES:
         raise ValueError(f"profile {name!r} is registered twice")
-    PROFILES[name] = Profile(name, description, factory)
+    PROFILES[name] = ReplayProfile(name, description, factory)
 
 
-def get(name: str) -> Profile:
+def get(name: str) -> ReplayProfile:
     try:
         return PROFILES[name]
     except KeyError:

@@ -10,6 +10,12 @@ MAX_WIRE_BYTES = 256 * 1024
 MAX_JSON_BYTES = 2 * 1024 * 1024
 """Largest JSON document accepted after decompression (zip-bomb guard)."""
 
+MAX_JSON_DEPTH = 16
+"""Deepest nesting of arrays and objects accepted; checked before the JSON decoder runs.
+
+A valid version-1 message nests at most 5 levels (batch, samples, sample, detail, zones);
+the limit keeps a hostile document from exhausting the decoder's recursion."""
+
 MAX_SAMPLES_PER_BATCH = 2000
 MAX_EVENTS_PER_BATCH = 500
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import Severity, TouchPoint
 
 Purpose = Literal["offer", "reminder"]
 REMINDER_SUFFIX = "-reminder"
@@ -45,7 +46,7 @@ class Outgoing:
     recipient: Recipient
     fault_kind: str
     kind: str
-    severity: str
+    severity: Severity
     locale: str
     title: str
     body: str
@@ -73,7 +74,7 @@ class OfferChannel(ABC):
     """One way to reach a customer."""
 
     name: ClassVar[str]
-    touchpoint: ClassVar[str]
+    touchpoint: ClassVar[TouchPoint]
     """The `interactions.touchpoint` of what goes through this channel."""
     needs_email_consent: ClassVar[bool] = False
 

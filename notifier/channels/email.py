@@ -12,19 +12,20 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import Answer, TouchPoint
 from notifier.channels.base import OfferChannel, Outgoing, Recipient, SendResult
 
-LABELS = {
+LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "accept": "Yes, please",
-        "dismiss": "No, thanks",
-        "wrong": "This is not right",
+        Answer.ACCEPT: "Yes, please",
+        Answer.DISMISS: "No, thanks",
+        Answer.WRONG: "This is not right",
         "view": "See the offer",
     },
     "de": {
-        "accept": "Ja, gerne",
-        "dismiss": "Nein, danke",
-        "wrong": "Das stimmt nicht",
+        Answer.ACCEPT: "Ja, gerne",
+        Answer.DISMISS: "Nein, danke",
+        Answer.WRONG: "Das stimmt nicht",
         "view": "Angebot ansehen",
     },
 }
@@ -40,16 +41,14 @@ def compose(offer: Outgoing, sender: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain="devicecare.invalid")
     message["X-DeviceCare-Offer"] = offer.offer_id
     lines = [offer.title, "", offer.body, ""]
-    lines += [
-        f"{labels[key]}: {offer.links[key]}" for key in ("accept", "dismiss", "wrong", "view")
-    ]
+    lines += [f"{labels[key]}: {offer.links[key]}" for key in (*(a.value for a in Answer), "view")]
     message.set_content("\n".join(lines) + "\n")
     return message
 
 
 class EmailChannel(OfferChannel):
     name = "email"
-    touchpoint = "email"
+    touchpoint = TouchPoint.EMAIL
     needs_email_consent = True
 
     def __init__(self, settings: Settings) -> None:

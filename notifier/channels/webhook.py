@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import TouchPoint
 from notifier.channels.base import OfferChannel, Outgoing, Recipient, SendResult
 from notifier.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
 
@@ -46,7 +47,7 @@ def payload(offer: Outgoing) -> dict[str, object]:
 
 class WebhookChannel(OfferChannel):
     name = "webhook"
-    touchpoint = "web"
+    touchpoint = TouchPoint.WEB
 
     def __init__(self, url: str, secret: bytes, timeout_s: float) -> None:
         self.url = url

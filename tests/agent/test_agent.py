@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from agent.consent import Consent, record
-from agent.store import GAUGES
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import (
     Channel,
@@ -27,9 +26,9 @@ from devicecare.contracts import (
     encode,
     topics,
 )
+from devicecare.contracts.accounts import ServiceAccount
 from devicecare.endpoints import database_url, mqtt_endpoint
-from devicecare.stack import local
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local
 from tests.support.agent_process import AgentProcess, assert_exactly_once, fake_device, write_config
 from tests.support.mqtt_clients import BrokerClient, connect
 from tests.support.polling import wait_for
@@ -92,7 +91,7 @@ def own_broker(stack: Settings) -> Iterator[Settings]:
     settings = load_settings(state_dir=root, database_url=database_url(stack))
     local.up(settings)
     try:
-        yield settings
+        yield local.fill(settings)
     finally:
         local.down(settings, purge=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -107,10 +106,10 @@ def test_stream_survives_a_broker_outage(
         wait_for(lambda: len(listener.batches()) >= 3, what="batches before the outage")
         local.down(own_broker)
         time.sleep(4)  # the agent keeps collecting into its queue
-        queued = agent.store().queued(GAUGES)
+        queued = agent.outbox().queued(Channel.TELEMETRY)
         assert queued >= 2, "samples taken while the broker was down are queued"
         local.up(own_broker)
-        wait_for(lambda: agent.store().queued(GAUGES) < 2, what="the backlog to drain")
+        wait_for(lambda: agent.outbox().queued(Channel.TELEMETRY) < 2, what="the backlog to drain")
         time.sleep(1.5)
     finally:
         assert agent.stop() == 0, agent.log.read_text()[-3000:]
@@ -253,13 +252,13 @@ def test_nothing_is_collected_before_consent_and_revoking_stops_and_deletes(
         agent.cli("consent", "revoke")
         wait_for(lambda: len(updates()) == 2, what="the withdrawal")
         assert (updates()[-1].telemetry, updates()[-1].care_offers) == (False, False)
-        store = agent.store()
-        assert store.queued(GAUGES) == 0
-        assert [e for e in store.outbox() if e.seq is not None] == []
+        outbox = agent.outbox()
+        assert outbox.queued(Channel.TELEMETRY) == 0
+        assert [e for e in outbox.pending() if e.seq is not None] == []
         sent = len(listener.batches())
         time.sleep(3)
         assert len(listener.batches()) == sent, "no telemetry after the withdrawal"
-        assert agent.store().queued(GAUGES) == 0
+        assert agent.outbox().queued(Channel.TELEMETRY) == 0
     finally:
         agent.stop()
         listener.client.close()
@@ -280,7 +279,7 @@ def test_batches_wait_on_the_device_while_no_server_listens(
 ) -> None:
     agent = start_agent(stack, device_id, tmp_path, device)
     try:
-        wait_for(lambda: agent.store().unsent()[0] >= 1, what="a batch nobody heard")
+        wait_for(lambda: agent.outbox().unsent()[0] >= 1, what="a batch nobody heard")
         time.sleep(2)
         assert agent.store().counters()["published_batches"] == 0
         listener = Listener(stack, device_id)

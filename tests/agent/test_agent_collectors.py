@@ -13,8 +13,9 @@ from agent.collectors.crash import CrashCollector
 from agent.collectors.storage import StorageCollector
 from agent.collectors.thermal import ThermalCollector
 from agent.identity import Identity, identify
+from agent.outbox import Outbox, Row
 from agent.store import Store
-from devicecare.contracts import EventKind, SampleDetail
+from devicecare.contracts import Channel, EventKind, SampleDetail
 from tests.support import device_trees as trees
 
 NOW = int(time.time() * 1000)
@@ -165,7 +166,7 @@ def test_crashes_after_the_first_scan_are_reported_once(
     reported = collector.collect(NOW).events
     assert len(reported) == 5, "nothing is remembered until the agent queues it"
     store.set("consent", '{"telemetry": true}')
-    store.add(None, [(e.key, e.event.ts, b"{}") for e in reported])
+    Outbox(store, "phone-1").add(Row(Channel.EVENTS, e.event.ts, b"{}", e.key) for e in reported)
     restarted = CrashCollector(context(root, Store(store.path, 1 << 20), crash_dirs=CRASH_DIRS))
     assert restarted.collect(NOW).events == []
     assert old.exists()

@@ -15,10 +15,12 @@ import pytest
 from agent.consent import Consent, record
 from devicecare.config import Settings
 from devicecare.contracts import Channel, TelemetryBatch, decode, topics
-from devicecare.endpoints import mqtt_endpoint, stack_dir
+from devicecare.contracts.accounts import ServiceAccount
+from devicecare.endpoints import mqtt_endpoint
 from devicecare.mqttclient import MqttEndpoint
-from devicecare.stack import local, processes
-from devicecare.stack.mosquitto import ServiceAccount
+from devstack import local, processes
+from devstack.mosquitto import find_plugin
+from devstack.state import stack_dir
 from tests.support.agent_process import AgentProcess, fake_device, write_config
 from tests.support.mqtt_clients import connect
 from tests.support.polling import wait_for
@@ -45,20 +47,21 @@ class TlsBroker:
 
 @pytest.fixture
 def tls_broker(stack: Settings, device_id: str) -> Iterator[TlsBroker]:
-    """A second Mosquitto with a TLS listener that requires client certificates, sharing
-    the stack's password file and ACL (the device is provisioned before it starts)."""
+    """A second Mosquitto with a TLS listener that requires client certificates, with a
+    copy of the stack's accounts and roles (the device is provisioned before it starts)."""
     local.provision_devices(stack, [device_id])
     folder = Path(tempfile.mkdtemp(prefix="devicecare-test-tls-"))
     folder.chmod(0o755)
     certs = make(folder, device_id)
     port = processes.free_port("127.0.0.1")
-    accounts = stack_dir(stack) / "mosquitto"
+    accounts = folder / "dynamic-security.json"
+    shutil.copy(stack_dir(stack) / "mosquitto" / accounts.name, accounts)
     config = folder / "mosquitto.conf"
     config.write_text(
         f"per_listener_settings false\nlistener {port} 127.0.0.1\n"
         f"cafile {certs.ca}\ncertfile {certs.server_cert}\nkeyfile {certs.server_key}\n"
         "require_certificate true\nallow_anonymous false\n"
-        f"password_file {accounts / 'passwd'}\nacl_file {accounts / 'acl'}\n"
+        f"plugin {find_plugin()}\nplugin_opt_config_file {accounts}\n"
         "log_dest stdout\n"
     )
     user = processes.service_user("mosquitto")

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import FaultKind
 from notifier.service import Notifier
 from tests.support.local_servers import WebhookReceiver
 from tests.support.notifier_support import (
@@ -35,8 +36,8 @@ def test_signed_answer_links_view_accept_and_report_a_false_alarm(
 ) -> None:
     add_owner(db, "phone", locale="de")
     add_owner(db, "laptop")
-    add_finding(db, "phone", "battery_fade")
-    crash = add_finding(db, "laptop", "crash_loop")
+    add_finding(db, "phone", FaultKind.BATTERY_FADE)
+    crash = add_finding(db, "laptop", FaultKind.CRASH_LOOP)
     with WebhookReceiver(b"hook") as receiver:
         settings = notifier_settings(
             stack, channels=["webhook"], webhook_url=receiver.url, webhook_secret="hook"

@@ -29,7 +29,7 @@ def test_a_small_demo_offers_care_before_every_call(stack: Settings, tmp_path: P
         [
             sys.executable,
             "-m",
-            "devicecare",
+            "cli",
             "demo",
             "--devices",
             "40",

@@ -183,7 +183,7 @@ def test_detect_and_eval_commands(stack: Settings, db_url: str, tmp_path: Path) 
 
     def run(*args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "devicecare", *args],
+            [sys.executable, "-m", "cli", *args],
             capture_output=True,
             text=True,
             env=env,

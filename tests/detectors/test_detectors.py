@@ -16,6 +16,7 @@ from detectors.live.device import DeviceState
 from detectors.live.findings import Assessment, Context, Explanation, Tracker
 from detectors.live.rules import REGISTRY
 from devicecare.contracts import Severity
+from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 
@@ -64,9 +65,9 @@ def test_findings_explain_themselves(faulty_fleet) -> None:
         assert 0.5 <= finding.confidence <= 1.0
         assert finding.onset_at is None or finding.onset_at <= finding.detected_at
         assert finding.evidence["detectors"]
-    swelling = [f for f in opened if f.kind == "battery_swelling"]
+    swelling = [f for f in opened if f.kind == FaultKind.BATTERY_SWELLING]
     assert swelling and all(f.severity is Severity.CRITICAL for f in swelling)
-    fade = [f for f in opened if f.kind == "battery_fade"]
+    fade = [f for f in opened if f.kind == FaultKind.BATTERY_FADE]
     assert fade and all("% of its original charge" in f.reason for f in fade)
 
 
@@ -101,7 +102,7 @@ def test_late_and_repeated_samples_are_ignored() -> None:
 def test_a_tracker_opens_once_and_resolves_with_hysteresis() -> None:
     def level(value: float) -> Assessment:
         return Assessment(
-            "crash_loop", value, "t", lambda: Explanation(Severity.MEDIUM, 0.8, "Because.")
+            FaultKind.CRASH_LOOP, value, "t", lambda: Explanation(Severity.MEDIUM, 0.8, "Because.")
         )
 
     tracker = Tracker(clear_s=DAY)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from detectors.lab.backtest import resolve
 from detectors.lab.evaluate import Found, evaluate
-from devicecare.cli import app
 
 DAY = 86_400_000
 START = 1_790_000_000_000

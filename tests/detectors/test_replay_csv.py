@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from detectors.replay import profiles
 from detectors.replay.csvfile import ReplayError, parse_timestamp, replay_csv
-from devicecare.cli import app
 
 START = 1_400_000_000.0
 SPIKE, SHIFT, ROWS = 400, 700, 1000
-DEVICECARE = [sys.executable, "-m", "devicecare"]
+DEVICECARE = [sys.executable, "-m", "cli"]
 
 
 def series(seed: int = 7) -> list[float]:

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from detectors.replay.csvfile import replay_csv
-from detectors.replay.profiles import Profile
+from detectors.replay.profiles import ReplayProfile
 from detectors.replay.univariate import RecordBreaker
 
 
@@ -30,10 +30,12 @@ def scores(path: Path) -> list[float]:
 def test_a_profile_object_replays_like_its_registered_name(tmp_path: Path) -> None:
     source = series(tmp_path / "in.csv")
     replay_csv(source, tmp_path / "named.csv", "default")
-    same = Profile("same", "defaults", RecordBreaker)
+    same = ReplayProfile("same", "defaults", RecordBreaker)
     replay_csv(source, tmp_path / "object.csv", same)
     assert scores(tmp_path / "named.csv") == scores(tmp_path / "object.csv")
-    other = Profile("slow", "variant", functools.partial(RecordBreaker, slow=0.02, refractory=0.99))
+    other = ReplayProfile(
+        "slow", "variant", functools.partial(RecordBreaker, slow=0.02, refractory=0.99)
+    )
     assert replay_csv(source, tmp_path / "variant.csv", other) == 600
     varied = scores(tmp_path / "variant.csv")
     assert varied != scores(tmp_path / "named.csv")

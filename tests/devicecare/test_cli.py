@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from devicecare.cli import app
+from cli.app import app
 
 
 def _commands(group: typer.core.TyperGroup, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -41,7 +41,7 @@ def test_every_command_has_help(command: tuple[str, ...]) -> None:
 def test_a_configuration_error_stops_the_program_naming_the_variable() -> None:
     env = os.environ | {"DEVICECARE_LOG_LEVEL": "LOUD"}
     result = subprocess.run(
-        [sys.executable, "-m", "devicecare", "stack", "status"],
+        [sys.executable, "-m", "cli", "stack", "status"],
         capture_output=True,
         text=True,
         env=env,

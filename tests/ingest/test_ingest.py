@@ -19,8 +19,9 @@ import pytest
 from devicecare.config import Settings, load_settings
 from devicecare.contracts import Channel, topics
 from devicecare.db.migrate import migrate
-from devicecare.endpoints import database_url, mqtt_endpoint, read_state
-from devicecare.stack import local, processes
+from devicecare.endpoints import database_url, mqtt_endpoint
+from devstack import local, processes
+from devstack.state import read_state
 from tests.support.ingest_process import FIXED_MS, IngestWorkers, telemetry
 from tests.support.mqtt_clients import BrokerClient, connect
 from tests.support.polling import wait_for
@@ -349,6 +350,7 @@ def own_stack() -> Iterator[Settings]:
     root.chmod(0o755)
     settings = load_settings(state_dir=root)
     local.up(settings)
+    settings = local.fill(settings)
     migrate(database_url(settings))
     try:
         yield settings

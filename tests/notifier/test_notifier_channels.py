@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import FaultKind
 from notifier.service import Notifier
 from notifier.signing import sign_webhook, verify_webhook
 from tests.support.local_servers import SMTP_PASSWORD, SMTP_USER, SmtpServer, WebhookReceiver
@@ -48,7 +49,7 @@ def test_email_is_retried_with_back_off_until_the_server_takes_it(
     stack: Settings, db_url: str, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     add_owner(db, "laptop", locale="de", email="kim@example.invalid")
-    add_finding(db, "laptop", "crash_loop")
+    add_finding(db, "laptop", FaultKind.CRASH_LOOP)
     with SmtpServer(tmp_path, fail_first=2) as server:
         settings = notifier_settings(
             stack, channels=["email"], retry_base_s=60, **smtp_settings(server)
@@ -84,8 +85,8 @@ def test_a_channel_that_keeps_failing_falls_back_to_the_next_allowed_one(
 ) -> None:
     add_owner(db, "mail-down")
     add_owner(db, "no-mail-consent", email_consent=False)
-    add_finding(db, "mail-down", "storage_runaway")
-    add_finding(db, "no-mail-consent", "storage_runaway")
+    add_finding(db, "mail-down", FaultKind.STORAGE_RUNAWAY)
+    add_finding(db, "no-mail-consent", FaultKind.STORAGE_RUNAWAY)
     with (
         SmtpServer(tmp_path, always_fail=True) as server,
         WebhookReceiver(HOOK_SECRET.encode()) as receiver,
@@ -130,7 +131,7 @@ def test_webhook_retries_then_delivers_and_a_bad_signature_is_refused(
 ) -> None:
     add_owner(db, "phone")
     add_owner(db, "other")
-    add_finding(db, "phone", "kernel_fault")
+    add_finding(db, "phone", FaultKind.KERNEL_FAULT)
     with WebhookReceiver(HOOK_SECRET.encode(), fail_first=1) as receiver:
         settings = notifier_settings(
             stack, channels=["webhook"], webhook_url=receiver.url, webhook_secret=HOOK_SECRET
@@ -146,7 +147,7 @@ def test_webhook_retries_then_delivers_and_a_bad_signature_is_refused(
         assert receiver.rejected == 0
 
         # A sender without the right key: refused (401, permanent), nothing accepted.
-        add_finding(db, "other", "kernel_fault")
+        add_finding(db, "other", FaultKind.KERNEL_FAULT)
         wrong = notifier_settings(
             stack, channels=["webhook"], webhook_url=receiver.url, webhook_secret="not-the-key"
         )

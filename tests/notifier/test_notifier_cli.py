@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import FaultKind
 from devicecare.endpoints import database_url
 from tests.support.local_servers import WebhookReceiver
 from tests.support.notifier_support import add_finding, add_owner, offers
@@ -39,13 +40,13 @@ def test_notify_command_does_one_pass_at_a_given_time_and_prints_counts(
     stack: Settings, db_url: str, db: psycopg.Connection
 ) -> None:
     add_owner(db, "no-agent-yet")
-    add_finding(db, "no-agent-yet", "storage_runaway")
+    add_finding(db, "no-agent-yet", FaultKind.STORAGE_RUNAWAY)
     env = notify_env(stack, db_url, channels='["device"]')
     assert database_url(stack) != db_url
 
     def run(*args: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "devicecare", "notify", *args],
+            [sys.executable, "-m", "cli", "notify", *args],
             capture_output=True,
             text=True,
             check=True,
@@ -81,14 +82,14 @@ def test_the_loop_wakes_on_a_new_finding_and_stops_on_sigterm(
         )
         log = (tmp_path / "notify.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devicecare", "notify"], stdout=log, stderr=log, env=env
+            [sys.executable, "-m", "cli", "notify"], stdout=log, stderr=log, env=env
         )
         try:
             wait_for(
                 lambda: "notifier started" in (tmp_path / "notify.log").read_text(),
                 what="the notifier to start",
             )
-            add_finding(db, "watch", "crash_loop", detected_at=datetime.now(UTC))
+            add_finding(db, "watch", FaultKind.CRASH_LOOP, detected_at=datetime.now(UTC))
             wait_for(lambda: len(receiver.received) == 1, timeout_s=20, what="the offer")
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -12,8 +12,9 @@ import pytest
 
 from agent.consent import Consent, record
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import FaultKind
 from devicecare.endpoints import mqtt_endpoint
-from devicecare.stack import local
+from devstack import local
 from notifier.service import Notifier
 from tests.support.agent_process import AgentProcess, fake_device, write_config
 from tests.support.ingest_process import IngestWorkers
@@ -40,8 +41,8 @@ def test_offers_reach_the_real_agent_and_its_answers_come_back_through_ingest(
 ) -> None:
     add_owner(db, device_id, locale="en")
     now = datetime.now(UTC)
-    fading = add_finding(db, device_id, "battery_fade", detected_at=now)
-    crashing = add_finding(db, device_id, "crash_loop", detected_at=now)
+    fading = add_finding(db, device_id, FaultKind.BATTERY_FADE, detected_at=now)
+    crashing = add_finding(db, device_id, FaultKind.CRASH_LOOP, detected_at=now)
 
     local.provision_devices(stack, [device_id])
     config = write_config(
@@ -76,8 +77,8 @@ def test_offers_reach_the_real_agent_and_its_answers_come_back_through_ingest(
         )
         assert "Free battery check for your Pixel 7" in agent.cli("offers").stdout
 
-        agent.cli("respond", by_kind["battery_fade"], "accept")
-        agent.cli("respond", by_kind["crash_loop"], "wrong", "--comment", "App was removed")
+        agent.cli("respond", by_kind[FaultKind.BATTERY_FADE], "accept")
+        agent.cli("respond", by_kind[FaultKind.CRASH_LOOP], "wrong", "--comment", "App was removed")
         wait_for(
             lambda: db.execute("SELECT count(*) FROM offer_responses").fetchone()[0] == 2,
             what="both answers stored by ingest",
@@ -90,7 +91,10 @@ def test_offers_reach_the_real_agent_and_its_answers_come_back_through_ingest(
 
     assert report.answers == {"accepted": 1, "declined": 1}
     status = {o["fault_kind"]: (o["status"], o["answer"]) for o in offers(db)}
-    assert status == {"battery_fade": ("accepted", "accept"), "crash_loop": ("declined", "wrong")}
+    assert status == {
+        FaultKind.BATTERY_FADE: ("accepted", "accept"),
+        FaultKind.CRASH_LOOP: ("declined", "wrong"),
+    }
     findings = dict(db.execute("SELECT finding_id, status FROM findings").fetchall())
     assert findings == {fading: "open", crashing: "false_alarm"}
     feedback = db.execute(

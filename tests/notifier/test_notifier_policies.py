@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from devicecare.config import Settings
+from devicecare.contracts.vocabulary import FaultKind, Severity
 from notifier import storm
 from notifier.lifecycle import apply_answer
 from notifier.service import Notifier
@@ -64,7 +65,7 @@ def test_a_finding_becomes_one_signed_offer_in_the_customers_language(
     db: psycopg.Connection, make_notifier: MakeNotifier, receiver: WebhookReceiver
 ) -> None:
     add_owner(db, "phone-de", locale="de-DE", timezone="Europe/Berlin")
-    finding = add_finding(db, "phone-de", "battery_fade", severity="medium")
+    finding = add_finding(db, "phone-de", FaultKind.BATTERY_FADE, severity=Severity.MEDIUM)
     notifier = make_notifier()
 
     report = notifier.run_once(BASE)
@@ -92,9 +93,11 @@ def test_quiet_hours_defer_consent_is_checked_at_send_time_and_safety_is_exempt(
     late = BASE.replace(hour=22, minute=30)  # 23:30 in Berlin (CET)
     for device in ("waits", "withdraws", "swelling"):
         add_owner(db, device, timezone="Europe/Berlin")
-    add_finding(db, "waits", "crash_loop", detected_at=late)
-    add_finding(db, "withdraws", "cooling_failure", detected_at=late)
-    add_finding(db, "swelling", "battery_swelling", severity="critical", detected_at=late)
+    add_finding(db, "waits", FaultKind.CRASH_LOOP, detected_at=late)
+    add_finding(db, "withdraws", FaultKind.COOLING_FAILURE, detected_at=late)
+    add_finding(
+        db, "swelling", FaultKind.BATTERY_SWELLING, severity=Severity.CRITICAL, detected_at=late
+    )
     notifier = make_notifier()
 
     report = notifier.run_once(late)
@@ -121,7 +124,7 @@ def test_no_consent_means_no_offer_at_all(
     db: psycopg.Connection, make_notifier: MakeNotifier, receiver: WebhookReceiver
 ) -> None:
     add_owner(db, "never-asked", consent=False)
-    add_finding(db, "never-asked", "storage_runaway")
+    add_finding(db, "never-asked", FaultKind.STORAGE_RUNAWAY)
     notifier = make_notifier()
     for hours in (0, 2, 4):
         notifier.run_once(BASE + timedelta(hours=hours))
@@ -134,7 +137,7 @@ def test_a_dismissed_offer_is_not_repeated_unless_the_fault_gets_worse(
     db: psycopg.Connection, make_notifier: MakeNotifier, receiver: WebhookReceiver
 ) -> None:
     add_owner(db, "phone")
-    first = add_finding(db, "phone", "battery_fade", severity="medium")
+    first = add_finding(db, "phone", FaultKind.BATTERY_FADE, severity=Severity.MEDIUM)
     notifier = make_notifier(cooldown_days=30)
     notifier.run_once(BASE)
     (offer,) = offers(db)
@@ -152,7 +155,9 @@ def test_a_dismissed_offer_is_not_repeated_unless_the_fault_gets_worse(
     # The fault comes back (a new finding) within the cooldown: suppressed, recorded.
     db.execute("UPDATE findings SET status = 'resolved', resolved_at = %s", (BASE,))
     again = BASE + timedelta(days=5)
-    second = add_finding(db, "phone", "battery_fade", severity="medium", detected_at=again)
+    second = add_finding(
+        db, "phone", FaultKind.BATTERY_FADE, severity=Severity.MEDIUM, detected_at=again
+    )
     notifier.run_once(again)
     assert len(offers(db)) == 1
     assert suppressions(db) == {"cooldown": 1}
@@ -165,7 +170,7 @@ def test_a_dismissed_offer_is_not_repeated_unless_the_fault_gets_worse(
     newest = offers(db)[-1]
     assert (newest["kind"], newest["severity"], newest["finding_id"]) == (
         "battery_replacement",
-        "high",
+        Severity.HIGH,
         second,
     )
     assert first != second and len(receiver.received) == 2
@@ -175,19 +180,28 @@ def test_the_frequency_cap_holds_per_customer_and_lifts_after_the_window(
     db: psycopg.Connection, make_notifier: MakeNotifier, receiver: WebhookReceiver
 ) -> None:
     owner = add_owner(db, "tablet")
-    for index, kind in enumerate(("crash_loop", "storage_runaway", "kernel_fault", "flash_eol")):
+    for index, kind in enumerate(
+        (
+            FaultKind.CRASH_LOOP,
+            FaultKind.STORAGE_RUNAWAY,
+            FaultKind.KERNEL_FAULT,
+            FaultKind.FLASH_EOL,
+        )
+    ):
         device = f"device-{index}"
         add_owner(db, device)
         db.execute("UPDATE devices SET customer_id = %s WHERE device_id = %s", (owner, device))
         add_finding(db, device, kind, detected_at=BASE + timedelta(minutes=index))
-    add_finding(db, "tablet", "cooling_failure", detected_at=BASE + timedelta(minutes=5))
+    add_finding(db, "tablet", FaultKind.COOLING_FAILURE, detected_at=BASE + timedelta(minutes=5))
     notifier = make_notifier(cap_offers=3, cap_window_days=7)
 
     notifier.run_once(BASE + timedelta(minutes=10))
     assert len(offers(db)) == 3
     assert suppressions(db) == {"frequency_cap": 2}
 
-    add_finding(db, "tablet", "battery_swelling", severity="critical", detected_at=BASE)
+    add_finding(
+        db, "tablet", FaultKind.BATTERY_SWELLING, severity=Severity.CRITICAL, detected_at=BASE
+    )
     notifier.run_once(BASE + timedelta(hours=1))  # safety is never capped
     assert [o["kind"] for o in offers(db)][-1] == "battery_replacement"
     notifier.run_once(BASE + timedelta(days=3))
@@ -205,8 +219,10 @@ def test_a_fleet_wide_event_holds_its_offers_and_raises_one_alert(
     for device in fleet:
         add_owner(db, device)
     for index, device in enumerate(fleet[:8]):  # a bad app update: 20% crash-loop in an hour
-        add_finding(db, device, "crash_loop", detected_at=BASE + timedelta(minutes=5 * index))
-    add_finding(db, fleet[30], "battery_fade", detected_at=BASE)
+        add_finding(
+            db, device, FaultKind.CRASH_LOOP, detected_at=BASE + timedelta(minutes=5 * index)
+        )
+    add_finding(db, fleet[30], FaultKind.BATTERY_FADE, detected_at=BASE)
     notifier = make_notifier(storm_min_devices=5, storm_share=0.1, storm_window_min=60)
 
     report = notifier.run_once(BASE + timedelta(minutes=40))
@@ -218,7 +234,7 @@ def test_a_fleet_wide_event_holds_its_offers_and_raises_one_alert(
     ).fetchone()
     assert (status, devices) == ("open", 8)
 
-    add_finding(db, fleet[8], "crash_loop", detected_at=BASE + timedelta(minutes=50))
+    add_finding(db, fleet[8], FaultKind.CRASH_LOOP, detected_at=BASE + timedelta(minutes=50))
     notifier.run_once(BASE + timedelta(minutes=55))
     assert db.execute("SELECT count(*) FROM fleet_alerts").fetchone()[0] == 1
     assert suppressions(db) == {"storm": 9}
@@ -239,12 +255,12 @@ def test_a_non_fault_gets_at_most_a_tip(
     add_finding(
         db,
         "hot-week",
-        "cooling_failure",
-        severity="high",
+        FaultKind.COOLING_FAILURE,
+        severity=Severity.HIGH,
         evidence={"explained_by": "regional heat wave"},
     )
-    add_finding(db, "heavy-use", "anomaly", severity="high")
-    add_finding(db, "unsure", "battery_fade", severity="high", confidence=0.3)
+    add_finding(db, "heavy-use", "anomaly", severity=Severity.HIGH)
+    add_finding(db, "unsure", FaultKind.BATTERY_FADE, severity=Severity.HIGH, confidence=0.3)
     make_notifier().run_once(BASE)
     assert {o["kind"] for o in offers(db)} == {"self_help"}
     assert len(receiver.received) == 3
@@ -256,9 +272,9 @@ def test_life_cycle_reminder_expiry_and_resolution(
     add_owner(db, "swollen")
     add_owner(db, "fading")
     add_owner(db, "crashing")
-    add_finding(db, "swollen", "battery_swelling", severity="critical")
-    fading = add_finding(db, "fading", "battery_fade", severity="medium")
-    add_finding(db, "crashing", "crash_loop", severity="medium")
+    add_finding(db, "swollen", FaultKind.BATTERY_SWELLING, severity=Severity.CRITICAL)
+    fading = add_finding(db, "fading", FaultKind.BATTERY_FADE, severity=Severity.MEDIUM)
+    add_finding(db, "crashing", FaultKind.CRASH_LOOP, severity=Severity.MEDIUM)
     notifier = make_notifier(reminder_after_h=24, expire_after_h=72)
     notifier.run_once(BASE)
     assert len(receiver.received) == 3

@@ -75,7 +75,7 @@ def test_a_small_fleet_lands_in_the_database(stack: Settings, db_url: str, tmp_p
             [
                 sys.executable,
                 "-m",
-                "devicecare",
+                "cli",
                 "simulate",
                 "--devices",
                 "12",

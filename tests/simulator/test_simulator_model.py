@@ -197,8 +197,8 @@ def test_non_faults_stay_inside_their_windows() -> None:
 
 
 def test_fault_spec_is_checked() -> None:
-    assert parse_spec("none")["crash_loop"] == 0
-    assert parse_spec("all=2")["crash_loop"] == 2 * parse_spec(None)["crash_loop"]
+    assert parse_spec("none")[FaultKind.CRASH_LOOP] == 0
+    assert parse_spec("all=2")[FaultKind.CRASH_LOOP] == 2 * parse_spec(None)[FaultKind.CRASH_LOOP]
     with pytest.raises(ValueError, match="unknown kind"):
         parse_spec("gremlins=1")
     with pytest.raises(ValueError, match="negative"):

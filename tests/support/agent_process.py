@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.store import GAUGES, Store
-from devicecare.contracts import TelemetryBatch
+from agent.outbox import Outbox
+from agent.store import Store
+from devicecare.contracts import Channel, TelemetryBatch
 from devicecare.mqttclient import MqttEndpoint
 from tests.support import device_trees as trees
 
@@ -67,7 +69,7 @@ class AgentProcess:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "devicecare", "agent", *args, "--config", str(self.config)],
+            [sys.executable, "-m", "cli", "agent", *args, "--config", str(self.config)],
             capture_output=True,
             text=True,
             check=True,
@@ -77,7 +79,7 @@ class AgentProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "devicecare", "agent", "run", "--config", str(self.config)],
+                [sys.executable, "-m", "cli", "agent", "run", "--config", str(self.config)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -95,6 +97,11 @@ class AgentProcess:
     def store(self) -> Store:
         return Store(self.config.parent / "agent.db", budget_bytes=1 << 30)
 
+    def outbox(self) -> Outbox:
+        """The agent's outbox, opened beside the running agent (SQLite allows that)."""
+        device_id = tomllib.loads(self.config.read_text())["device_id"]
+        return Outbox(self.store(), device_id)
+
 
 def assert_exactly_once(batches: list[TelemetryBatch], agent: AgentProcess) -> int:
     """Every queued sample arrived once (re-sent batches are identical), batches in order."""
@@ -111,11 +118,9 @@ def assert_exactly_once(batches: list[TelemetryBatch], agent: AgentProcess) -> i
     assert len(stamps) == len(set(stamps)), "a sample arrived in two batches"
     for batch in first.values():
         assert [s.ts for s in batch.samples] == sorted(s.ts for s in batch.samples)
-    store = agent.store()
-    counters = store.counters()
-    still_here = store.queued(GAUGES) + sum(
-        e.rows for e in store.outbox() if e.channel == "telemetry"
-    )
+    outbox = agent.outbox()
+    counters = outbox.store.counters()
+    still_here = outbox.queued_rows(Channel.TELEMETRY)
     assert counters["dropped_samples"] == 0
     assert len(stamps) + still_here == counters["enqueued_samples"], (
         f"{len(stamps)} arrived + {still_here} queued != {counters['enqueued_samples']} collected"

@@ -49,7 +49,7 @@ class IngestWorkers:
         before = path.read_text().count("subscriptions granted") if path.exists() else 0
         log = path.open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devicecare", "ingest", "--worker", str(self.base + index)],
+            [sys.executable, "-m", "cli", "ingest", "--worker", str(self.base + index)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env(),

@@ -11,7 +11,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from devicecare.config import Settings, load_settings
-from notifier.customers import attach, create_customer
+from devicecare.contracts.vocabulary import FaultKind, Severity
+from devstack import local
+from notifier.store import attach, create_customer
 
 BASE = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 """A Monday noon (UTC): outside quiet hours in Europe and in UTC."""
@@ -20,8 +22,8 @@ REASON = "Battery capacity fell from 96% to 81% in three weeks, twice as fast as
 
 
 def notifier_settings(stack: Settings, **notifier: Any) -> Settings:
-    return load_settings(
-        state_dir=stack.state_dir, notifier={"link_secret": LINK_SECRET} | notifier
+    return local.fill(
+        load_settings(state_dir=stack.state_dir, notifier={"link_secret": LINK_SECRET} | notifier)
     )
 
 
@@ -61,9 +63,9 @@ def add_device(
 def add_finding(
     db: psycopg.Connection,
     device_id: str,
-    fault_kind: str = "battery_fade",
+    fault_kind: str = FaultKind.BATTERY_FADE,
     *,
-    severity: str = "medium",
+    severity: Severity = Severity.MEDIUM,
     confidence: float = 0.9,
     detected_at: datetime = BASE,
     reason: str = REASON,

@@ -21,6 +21,7 @@ from detectors.block import Block, filled
 from detectors.live.decay import DecayedMean, DecayedRegression
 from detectors.live.findings import Assessment, Context, Explanation, confidence, rounded
 from devicecare.contracts import Severity
+from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 HOUR = 3600.0
@@ -36,7 +37,7 @@ def _last(values: np.ndarray) -> float:
 
 class CapacityFade(Rule):
     name = "capacity_fade"
-    kinds: ClassVar[tuple[str, ...]] = ("battery_fade",)
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_FADE,)
     needs: ClassVar[tuple[str, ...]] = ("battery_full_wh", "battery_design_wh")
 
     def __init__(
@@ -139,14 +140,14 @@ class CapacityFade(Rule):
                 },
             )
 
-        return [Assessment("battery_fade", level, self.name, explain)]
+        return [Assessment(FaultKind.BATTERY_FADE, level, self.name, explain)]
 
 
 class ChargeDrops(Rule):
     """A bad cell: the charge level falls by many points within minutes, unplugged."""
 
     name = "charge_drops"
-    kinds: ClassVar[tuple[str, ...]] = ("battery_bad_cell",)
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_BAD_CELL,)
     needs: ClassVar[tuple[str, ...]] = ("battery_pct", "battery_charging")
 
     def __init__(
@@ -228,7 +229,7 @@ class ChargeDrops(Rule):
                 {"sudden_drops_7d": len(recent), "deepest_drop_pct": rounded(deepest, 1)},
             )
 
-        return [Assessment("battery_bad_cell", level, self.name, explain)]
+        return [Assessment(FaultKind.BATTERY_BAD_CELL, level, self.name, explain)]
 
 
 class BatteryVoltage(Rule):
@@ -236,7 +237,7 @@ class BatteryVoltage(Rule):
     voltage model (charge level and current) grows against its usual spread."""
 
     name = "battery_voltage"
-    kinds: ClassVar[tuple[str, ...]] = ("battery_swelling",)
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_SWELLING,)
     needs: ClassVar[tuple[str, ...]] = ("battery_voltage_v", "battery_pct", "battery_current_a")
 
     def __init__(
@@ -314,4 +315,4 @@ class BatteryVoltage(Rule):
                 {"voltage_noise_ratio": rounded(ratio, 2), "voltage_noise_v": rounded(noise, 4)},
             )
 
-        return [Assessment("battery_swelling", level, self.name, explain)]
+        return [Assessment(FaultKind.BATTERY_SWELLING, level, self.name, explain)]

@@ -12,6 +12,7 @@ from detectors.base import Rule
 from detectors.block import Block, EventRow
 from detectors.live.findings import Assessment, Context, Explanation, quiet, rounded
 from devicecare.contracts import EventKind, Severity
+from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 APP_CRASHES = frozenset({EventKind.APP_CRASH.value, EventKind.NATIVE_CRASH.value})
@@ -21,8 +22,8 @@ KERNEL = frozenset({EventKind.KERNEL_PANIC.value, EventKind.KERNEL_OOPS.value})
 class CrashLoop(Rule):
     """Crashes with one signature, many times a day, where the device normally has few."""
 
-    name = "crash_loop"
-    kinds: ClassVar[tuple[str, ...]] = ("crash_loop",)
+    name = FaultKind.CRASH_LOOP
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.CRASH_LOOP,)
 
     def __init__(
         self, *, window_hours: float = 24.0, crashes_for_fault: int = 5, baseline_days: float = 14.0
@@ -71,7 +72,7 @@ class CrashLoop(Rule):
         horizon = now - self.window_hours * 3600
         counts = {s: sum(1 for t in ts if t >= horizon) for s, ts in self.recent.items()}
         if not counts:
-            return [quiet("crash_loop", self.name)]
+            return [quiet(FaultKind.CRASH_LOOP, self.name)]
         signature = max(counts, key=lambda s: counts[s])
         count = counts[signature]
         process, version = self.latest.get(signature, (None, None))
@@ -103,14 +104,14 @@ class CrashLoop(Rule):
                 },
             )
 
-        return [Assessment("crash_loop", level, self.name, explain)]
+        return [Assessment(FaultKind.CRASH_LOOP, level, self.name, explain)]
 
 
 class KernelFaults(Rule):
     """Kernel panics and oopses: a healthy device has none, so a few in two weeks count."""
 
     name = "kernel_faults"
-    kinds: ClassVar[tuple[str, ...]] = ("kernel_fault",)
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.KERNEL_FAULT,)
 
     def __init__(self, *, window_days: float = 14.0, faults_for_fault: int = 2) -> None:
         self.window_days = window_days
@@ -150,4 +151,4 @@ class KernelFaults(Rule):
                 {"kernel_faults_14d": len(recent), "reboots_14d": reboots, "signature": signature},
             )
 
-        return [Assessment("kernel_fault", level, self.name, explain)]
+        return [Assessment(FaultKind.KERNEL_FAULT, level, self.name, explain)]

@@ -12,6 +12,7 @@ from detectors.block import Block, filled
 from detectors.live.decay import DecayedMean
 from detectors.live.findings import Assessment, Context, Explanation, confidence, rounded
 from devicecare.contracts import Severity
+from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 HOUR = 3600.0
@@ -27,7 +28,7 @@ class StorageFill(Rule):
     runaway that builds up slowly is not learned as the new normal."""
 
     name = "storage_fill"
-    kinds: ClassVar[tuple[str, ...]] = ("storage_runaway",)
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.STORAGE_RUNAWAY,)
     needs: ClassVar[tuple[str, ...]] = ("storage_total_bytes", "storage_free_bytes")
 
     def __init__(
@@ -119,7 +120,7 @@ class StorageFill(Rule):
                 },
             )
 
-        return [Assessment("storage_runaway", level, self.name, explain)]
+        return [Assessment(FaultKind.STORAGE_RUNAWAY, level, self.name, explain)]
 
 
 class FlashWear(Rule):
@@ -127,7 +128,7 @@ class FlashWear(Rule):
     normal use takes years per step, or the chip's own pre-end-of-life warning."""
 
     name = "flash_wear"
-    kinds: ClassVar[tuple[str, ...]] = ("flash_eol",)
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.FLASH_EOL,)
     needs: ClassVar[tuple[str, ...]] = ("flash_wear_pct",)
 
     def __init__(self, *, window_days: float = 45.0, steps_for_fault: int = 2) -> None:
@@ -188,4 +189,4 @@ class FlashWear(Rule):
                 },
             )
 
-        return [Assessment("flash_eol", level, self.name, explain)]
+        return [Assessment(FaultKind.FLASH_EOL, level, self.name, explain)]

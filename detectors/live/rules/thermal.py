@@ -23,6 +23,7 @@ from detectors.block import Block, filled
 from detectors.live.decay import DecayedMean, DecayedRegression
 from detectors.live.findings import Assessment, Context, Explanation, confidence, rounded
 from devicecare.contracts import Severity
+from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 HOUR = 3600.0
@@ -42,7 +43,11 @@ def _score(z: np.ndarray) -> np.ndarray:
 
 class ThermalPaths(Rule):
     name = "thermal_paths"
-    kinds: ClassVar[tuple[str, ...]] = ("battery_swelling", "faulty_charger", "cooling_failure")
+    kinds: ClassVar[tuple[str, ...]] = (
+        FaultKind.BATTERY_SWELLING,
+        FaultKind.FAULTY_CHARGER,
+        FaultKind.COOLING_FAILURE,
+    )
     needs: ClassVar[tuple[str, ...]] = ("battery_temp_c", "cpu_temp_c", "cpu_load_pct")
 
     def __init__(
@@ -191,15 +196,15 @@ class ThermalPaths(Rule):
             )
 
         return [
-            Assessment("battery_swelling", swelling, self.name, swollen),
-            Assessment("faulty_charger", charger, self.name, charger_heat),
-            Assessment("cooling_failure", cooling, self.name, hot_cpu),
+            Assessment(FaultKind.BATTERY_SWELLING, swelling, self.name, swollen),
+            Assessment(FaultKind.FAULTY_CHARGER, charger, self.name, charger_heat),
+            Assessment(FaultKind.COOLING_FAILURE, cooling, self.name, hot_cpu),
         ]
 
 
 class CpuLoad(Rule):
     name = "cpu_load"
-    kinds: ClassVar[tuple[str, ...]] = ("cooling_failure",)
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.COOLING_FAILURE,)
     needs: ClassVar[tuple[str, ...]] = ("cpu_temp_c", "cpu_load_pct")
 
     def __init__(
@@ -290,4 +295,4 @@ class CpuLoad(Rule):
                 },
             )
 
-        return [Assessment("cooling_failure", level, self.name, explain)]
+        return [Assessment(FaultKind.COOLING_FAILURE, level, self.name, explain)]

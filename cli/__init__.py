@@ -1,0 +1,1 @@
+"""The `devicecare` command line: one package above all others that composes their commands."""

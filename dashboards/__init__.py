@@ -1,0 +1,1 @@
+"""Grafana dashboards as code: builder, dashboards, SQL checks, rollups and upload."""

@@ -1,3 +1,0 @@
-from devicecare.cli import main
-
-main()
