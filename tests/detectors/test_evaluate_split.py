@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cli.app import app
 from detectors.lab.backtest import resolve
 from detectors.lab.evaluate import Found, evaluate
+from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400_000
 START = 1_790_000_000_000
@@ -27,21 +28,21 @@ TRUTH = {
     "faults": [
         {
             "device_id": "d0",
-            "kind": "battery_swelling",
+            "kind": FaultKind.BATTERY_SWELLING,
             "family": "swelling.warm",
             "onset_ms": START + 2 * DAY,
             "visible_ms": START + 9 * DAY,
         },
         {
             "device_id": "d1",
-            "kind": "cooling_failure",
+            "kind": FaultKind.COOLING_FAILURE,
             "family": "cooling.paste",
             "onset_ms": START + 2 * DAY,
             "visible_ms": START + 8 * DAY,
         },
         {
             "device_id": "d2",
-            "kind": "kernel_fault",
+            "kind": FaultKind.KERNEL_FAULT,
             "family": "kernel.watchdog",
             "onset_ms": START + 5 * DAY,
             "visible_ms": START + 9 * DAY,
@@ -78,25 +79,25 @@ TRUTH = {
 
 def test_recall_by_kind_and_by_category_false_findings_by_target_and_situation() -> None:
     found = [
-        Found("d0", "battery_fade", START + 4 * DAY),  # right category, wrong kind
-        Found("d0", "battery_swelling", START + 6 * DAY),  # right kind, later
-        Found("d1", "faulty_charger", START + 3 * DAY),  # thermal, wrong kind
-        Found("d2", "kernel_fault", START + DAY),  # before onset: false
-        Found("d5", "storage_runaway", START + 2 * DAY),  # during the OS update
-        Found("d7", "cooling_failure", START + 7 * DAY),  # cold snap in region 1
-        Found("d7", "battery_fade", START + 9 * DAY),  # same healthy device again
+        Found("d0", FaultKind.BATTERY_FADE, START + 4 * DAY),  # right category, wrong kind
+        Found("d0", FaultKind.BATTERY_SWELLING, START + 6 * DAY),  # right kind, later
+        Found("d1", FaultKind.FAULTY_CHARGER, START + 3 * DAY),  # thermal, wrong kind
+        Found("d2", FaultKind.KERNEL_FAULT, START + DAY),  # before onset: false
+        Found("d5", FaultKind.STORAGE_RUNAWAY, START + 2 * DAY),  # during the OS update
+        Found("d7", FaultKind.COOLING_FAILURE, START + 7 * DAY),  # cold snap in region 1
+        Found("d7", FaultKind.BATTERY_FADE, START + 9 * DAY),  # same healthy device again
     ]
     result = evaluate(TRUTH, found)
     figures = result.as_json()
     assert figures["recall"] == {
-        "battery_swelling": 1.0,
-        "cooling_failure": 0.0,
-        "kernel_fault": 0.0,
+        FaultKind.BATTERY_SWELLING: 1.0,
+        FaultKind.COOLING_FAILURE: 0.0,
+        FaultKind.KERNEL_FAULT: 0.0,
     }
     assert figures["recall_any_kind"] == {
-        "battery_swelling": 1.0,
-        "cooling_failure": 1.0,
-        "kernel_fault": 0.0,
+        FaultKind.BATTERY_SWELLING: 1.0,
+        FaultKind.COOLING_FAILURE: 1.0,
+        FaultKind.KERNEL_FAULT: 0.0,
     }
     assert figures["false_by_target"] == {
         "other_kind_same_category": 2,
