@@ -136,9 +136,28 @@ def test_guarded_anomaly_model_never_learns_from_what_it_flags() -> None:
         ("Galaxy S23", "phone"),
         ("Galaxy Tab S8", "tablet"),
         ("ThinkPad X1 Carbon", "laptop"),
-        ("Gateway Pi 4", "device"),
+        ("Gateway Pi 4", "gateway"),
         (None, "device"),
     ],
 )
 def test_reasons_name_the_device_as_its_owner_would(model: str | None, noun: str) -> None:
     assert Context("d", model).noun == noun
+
+
+@pytest.mark.parametrize(
+    ("device_class", "model", "os_name", "noun"),
+    [
+        ("laptop", "Pixel 8", None, "laptop"),
+        ("Tablet", None, None, "tablet"),
+        ("gateway", "Galaxy S23", None, "gateway"),
+        ("toaster", "Pixel 8", None, "phone"),
+        (None, "XPS 13", "Ubuntu", "laptop"),
+        (None, None, None, "device"),
+    ],
+)
+def test_the_reported_device_class_comes_first(
+    device_class: str | None, model: str | None, os_name: str | None, noun: str
+) -> None:
+    """The class the device reports wins; an unknown one falls back to the model and OS
+    names, and nothing known gives "device"."""
+    assert Context("d", model, device_class=device_class, os_name=os_name).noun == noun

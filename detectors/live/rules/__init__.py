@@ -8,7 +8,7 @@ below.
 from __future__ import annotations
 
 from detectors.base import Rule
-from detectors.live.rules.battery import BatteryVoltage, CapacityFade, ChargeDrops
+from detectors.live.rules.battery import BatteryResistance, CapacityFade, ChargeDrops
 from detectors.live.rules.crashes import CrashLoop, KernelFaults
 from detectors.live.rules.storage import FlashWear, StorageFill
 from detectors.live.rules.thermal import CpuLoad, ThermalPaths
@@ -18,7 +18,7 @@ REGISTRY: dict[str, type[Rule]] = {
     for cls in (
         CapacityFade,
         ChargeDrops,
-        BatteryVoltage,
+        BatteryResistance,
         ThermalPaths,
         CpuLoad,
         CrashLoop,

@@ -1,5 +1,5 @@
 """Crash rules: one app crashing over and over in the same place, and a system that
-panics and reboots, each against the device's own baseline."""
+panics or restarts by itself, each against the device's own baseline."""
 
 from __future__ import annotations
 
@@ -10,12 +10,23 @@ import numpy as np
 
 from detectors.base import Rule
 from detectors.block import Block, EventRow
-from detectors.live.findings import Assessment, Context, Explanation, quiet, rounded
+from detectors.live.decay import DecayedMean
+from detectors.live.findings import (
+    Assessment,
+    Context,
+    Explanation,
+    quiet,
+    rounded,
+    times_text,
+)
+from detectors.live.rules.battery import unexpected_reboot
 from devicecare.contracts import EventKind, Severity
 
 DAY = 86_400.0
 APP_CRASHES = frozenset({EventKind.APP_CRASH.value, EventKind.NATIVE_CRASH.value})
 KERNEL = frozenset({EventKind.KERNEL_PANIC.value, EventKind.KERNEL_OOPS.value})
+PANIC_REBOOT_S = 600.0
+"""A reboot this soon after a panic is the panic's own, not a second fault."""
 
 
 class CrashLoop(Rule):
@@ -107,47 +118,127 @@ class CrashLoop(Rule):
 
 
 class KernelFaults(Rule):
-    """Kernel panics and oopses: a healthy device has none, so a few in two weeks count."""
+    """Kernel panics and oopses, and restarts nobody asked for.
+
+    A healthy device has no panics, so a few in two weeks count. Reboots count too: one
+    the owner did not ask for (no reason, a watchdog, a panic) that follows the last
+    sample closely (the device was running, not switched off or out of power) is a
+    crash of the whole system, even without a panic record. `reboots_for_fault` of them
+    beyond the device's own usual rate in a week make a fault on their own. A reboot
+    after a gap in the samples is a power-off: no system fault (for a battery device
+    with charge to spare, `ChargeDrops` reads it as a failing cell; a gateway on mains
+    that lost power has no fault). A reboot within minutes of a panic is that panic's."""
 
     name = "kernel_faults"
     kinds: ClassVar[tuple[str, ...]] = ("kernel_fault",)
 
-    def __init__(self, *, window_days: float = 14.0, faults_for_fault: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        window_days: float = 14.0,
+        faults_for_fault: int = 2,
+        reboot_days: float = 7.0,
+        reboots_for_fault: int = 6,
+        baseline_days: float = 30.0,
+        max_gap_minutes: float = 20.0,
+    ) -> None:
         self.window_days = window_days
         self.faults_for_fault = faults_for_fault
+        self.reboot_days = reboot_days
+        self.reboots_for_fault = reboots_for_fault
+        self.baseline_days = baseline_days
+        self.max_gap_minutes = max_gap_minutes
         self.faults: list[tuple[float, str]] = []
         self.reboots: list[float] = []
+        """Unexpected reboots while running, not explained by a panic."""
+        self.usual = DecayedMean(baseline_days * DAY)
+        """Unexpected reboots per day in the device's own past (before the last week)."""
+        self.last_sample = math.nan
+        self.first = math.nan
 
     def score_block(self, block: Block) -> np.ndarray:
         return np.zeros(len(block))
 
+    def _running_reboots(self, block: Block) -> list[float]:
+        ts = np.concatenate(([self.last_sample], block.ts))
+        panics = [e.ts for e in block.events if e.kind in KERNEL] + [t for t, _ in self.faults]
+        found = []
+        for event in block.events:
+            if not unexpected_reboot(event):
+                continue
+            before = int(np.searchsorted(ts, event.ts, side="left")) - 1
+            if before < 0 or not math.isfinite(ts[before]):
+                continue
+            if event.ts - float(ts[before]) > self.max_gap_minutes * 60:
+                continue
+            if any(0 <= event.ts - p <= PANIC_REBOOT_S for p in panics):
+                continue
+            found.append(event.ts)
+        return found
+
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
+        if len(block) and math.isnan(self.first):
+            self.first = float(block.ts[0])
         for event in block.events:
             if event.kind in KERNEL:
                 self.faults.append((event.ts, event.signature or event.kind))
-            elif event.kind == EventKind.REBOOT.value:
-                self.reboots.append(event.ts)
-        if block.events:
-            horizon = max(e.ts for e in block.events) - self.window_days * DAY
+        self.reboots += self._running_reboots(block)
+        if len(block):
+            self.last_sample = float(block.ts[-1])
+        latest = max([e.ts for e in block.events] + [self.last_sample])
+        if math.isfinite(latest):
+            self._learn_usual(latest)
+            horizon = latest - max(self.window_days, self.reboot_days) * DAY
             self.faults = [f for f in self.faults if f[0] >= horizon][-32:]
-            self.reboots = [r for r in self.reboots if r >= horizon][-32:]
+            self.reboots = [r for r in self.reboots if r >= horizon][-64:]
+
+    def _learn_usual(self, now: float) -> None:
+        """Reboots older than the recent window teach the usual rate, a day at a time."""
+        if math.isnan(self.first):
+            return
+        day = self.usual.t + DAY if not math.isnan(self.usual.t) else self.first + DAY
+        while day <= now - self.reboot_days * DAY:
+            count = sum(1 for r in self.reboots if day - DAY <= r < day)
+            self.usual.update(np.array([day]), np.array([float(count)]))
+            day += DAY
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         horizon = now - self.window_days * DAY
         recent = [s for t, s in self.faults if t >= horizon]
-        reboots = sum(1 for t in self.reboots if t >= horizon)
-        level = len(recent) / self.faults_for_fault
+        reboots = sum(1 for t in self.reboots if t >= now - self.reboot_days * DAY)
+        usual = self.usual.mean if self.usual.s0 > 0 else 0.0
+        extra = max(0.0, reboots - usual * self.reboot_days)
+        level = max(len(recent) / self.faults_for_fault, extra / self.reboots_for_fault)
         faults_for_fault = self.faults_for_fault
 
         def explain() -> Explanation:
             signature = max(set(recent), key=recent.count) if recent else None
+            noun = context.noun
+            if recent:
+                what = (
+                    f"hit {len(recent)} system-level errors (kernel panics) in the last two weeks"
+                    if len(recent) > 1
+                    else "hit a system-level error (a kernel panic) in the last two weeks"
+                )
+                if reboots:
+                    what += f" and restarted by itself {times_text(reboots)} more this week"
+            else:
+                what = f"restarted by itself {times_text(reboots)} in the last week"
+                if usual >= 0.1:
+                    what += f", where it used to about {usual * 7:.0f} times a week"
             return Explanation(
-                Severity.HIGH if len(recent) > faults_for_fault else Severity.MEDIUM,
-                min(0.99, 0.3 * len(recent)),
-                f"Your {context.noun} hit {len(recent)} system-level errors (kernel panics) "
-                f"in the last two weeks and restarted {reboots} times. This points to a "
-                "hardware or firmware fault; a free diagnostic can tell which.",
-                {"kernel_faults_14d": len(recent), "reboots_14d": reboots, "signature": signature},
+                Severity.HIGH
+                if len(recent) > faults_for_fault or extra >= 2 * self.reboots_for_fault
+                else Severity.MEDIUM,
+                min(0.99, 0.3 * len(recent) + 0.1 * extra),
+                f"Your {noun} {what}. This points to a hardware or firmware fault; a free "
+                "diagnostic can tell which.",
+                {
+                    "kernel_faults_14d": len(recent),
+                    "unexpected_reboots_7d": reboots,
+                    "usual_reboots_per_day": rounded(usual, 2),
+                    "signature": signature,
+                },
             )
 
         return [Assessment("kernel_fault", level, self.name, explain)]
