@@ -78,6 +78,12 @@ class CrashLoop(Rule):
         if math.isnan(self.first):
             self.first = event.ts
 
+    def rebaseline(self, now: float) -> None:
+        """After an OS update: the usual crash rate is learned anew."""
+        self.decayed = 0.0
+        self.decayed_at = math.nan
+        self.first = now
+
     def assess(self, now: float, context: Context) -> list[Assessment]:
         horizon = now - self.window_hours * 3600
         counts = {s: sum(1 for t in ts if t >= horizon) for s, ts in self.recent.items()}
@@ -201,6 +207,10 @@ class KernelFaults(Rule):
             count = sum(1 for r in self.reboots if day - DAY <= r < day)
             self.usual.update(np.array([day]), np.array([float(count)]))
             day += DAY
+
+    def rebaseline(self, now: float) -> None:
+        """After an OS update: the usual rate of unexpected reboots is learned anew."""
+        self.usual = DecayedMean(self.usual.tau)
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         horizon = now - self.window_days * DAY

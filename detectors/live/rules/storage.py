@@ -134,6 +134,13 @@ class StorageFill(Rule):
         horizon = today - 8
         self.days = {d: v for d, v in self.days.items() if d >= horizon}
 
+    def rebaseline(self, now: float) -> None:
+        """After an OS update (which may move files, re-index, cache anew): the usual
+        growth is learned anew from the days after it."""
+        self.base = DecayedMean(self.base.tau)
+        self.learned_through = int(now // DAY)
+        self.frozen = False
+
     def _recent(self, now: float) -> tuple[list[float], int]:
         """Daily growth rates (bytes/day) of the last complete observed days, newest
         last, and how many of the last seven days the storage sat full."""

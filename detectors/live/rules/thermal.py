@@ -147,6 +147,16 @@ class ThermalPaths(Rule):
     def warm(self, now: float) -> bool:
         return not math.isnan(self.first) and now - self.first >= self.warmup_days * DAY
 
+    def rebaseline(self, now: float) -> None:
+        """An OS update may change how hot the CPU runs for a load: learn anew, with a
+        fresh warm-up."""
+        self.base = DecayedCells(self.base.tau)
+        self.recent = DecayedCells(self.recent.tau)
+        self.throttled_base = DecayedMean(self.throttled_base.tau)
+        self.first = now
+        self.levels = (0.0, 0.0, 0.0)
+        self.frozen = False
+
     def _excess(self, cells: np.ndarray, now: float) -> float:
         """Recent minus baseline, weighted over the chosen cells that have enough of
         both (NaN when none has)."""
@@ -317,6 +327,14 @@ class CpuLoad(Rule):
 
     def warm(self, now: float) -> bool:
         return not math.isnan(self.first) and now - self.first >= self.warmup_days * DAY
+
+    def rebaseline(self, now: float) -> None:
+        """After an OS update: learn the heating slope and throttling anew."""
+        self.baseline = DecayedRegression(self.baseline.tau, 2)
+        self.recent = DecayedRegression(self.recent.tau, 2)
+        self.throttled_base = DecayedMean(self.throttled_base.tau)
+        self.first = now
+        self.frozen = False
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         base, recent = self.baseline.coef(), self.recent.coef()
