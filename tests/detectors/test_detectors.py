@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import zlib
 
 import numpy as np
 import pytest
@@ -11,10 +12,11 @@ import pytest
 from detectors.base import Guarded
 from detectors.block import Block
 from detectors.lab.backtest import run
+from detectors.live import store
 from detectors.live.anomaly import ScaledDeviation
-from detectors.live.device import DeviceState
+from detectors.live.device import STATE_VERSION, DeviceState
 from detectors.live.findings import Assessment, Context, Explanation, Tracker
-from detectors.live.rules import REGISTRY
+from detectors.live.rules import REGISTRY, battery
 from devicecare.contracts import Severity
 
 DAY = 86_400.0
@@ -84,6 +86,40 @@ def test_state_stays_small_and_survives_a_restart(faulty_fleet) -> None:
     restored = pickle.loads(pickle.dumps(state))
     assert restored.trackers.keys() == state.trackers.keys()
     assert restored.last_ts == state.last_ts
+
+
+def test_a_checkpoint_of_the_old_rules_still_loads(faulty_fleet, monkeypatch) -> None:
+    """A state pickled before this version (no version field, a five-field tracker, a
+    rule class since retired) keeps its open findings and description and re-learns."""
+    state = next(s for s in faulty_fleet.states if s.open_findings())
+
+    class BatteryVoltage:
+        """The retired rule, as an old checkpoint names it."""
+
+    BatteryVoltage.__module__ = battery.__name__
+    BatteryVoltage.__qualname__ = "BatteryVoltage"
+    monkeypatch.setattr(battery, "BatteryVoltage", BatteryVoltage, raising=False)
+    old = pickle.loads(pickle.dumps(state))
+    del old.__dict__["version"]
+    old.rules["battery_voltage"] = BatteryVoltage()
+    for tracker in old.trackers.values():
+        tracker.__class__ = _FiveFieldTracker
+    blob = zlib.compress(pickle.dumps({state.device_id: old}))
+    monkeypatch.delattr(battery, "BatteryVoltage")
+    loaded = store.loads(blob)[state.device_id]
+    assert loaded.rules == {} and loaded.version == STATE_VERSION
+    assert loaded.open_findings() == state.open_findings()
+    assert loaded.model == state.model
+    assert all(t.sustain_s == 0.0 for t in loaded.trackers.values())
+
+
+class _FiveFieldTracker(Tracker):
+    """Pickles as the tracker did before it had a sustain time."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Tracker, (), self.__getstate__()[:5])
 
 
 def test_late_and_repeated_samples_are_ignored() -> None:
