@@ -159,6 +159,8 @@ class KernelFaults(Rule):
         """Unexpected reboots while running, not explained by a panic."""
         self.usual = DecayedMean(baseline_days * DAY)
         """Unexpected reboots per day in the device's own past (before the last week)."""
+        self.learned_to = math.nan
+        """The end of the last day the usual rate has learned."""
         self.last_sample = math.nan
         self.first = math.nan
 
@@ -202,15 +204,18 @@ class KernelFaults(Rule):
         """Reboots older than the recent window teach the usual rate, a day at a time."""
         if math.isnan(self.first):
             return
-        day = self.usual.t + DAY if not math.isnan(self.usual.t) else self.first + DAY
+        day = (self.learned_to if not math.isnan(self.learned_to) else self.first) + DAY
         while day <= now - self.reboot_days * DAY:
             count = sum(1 for r in self.reboots if day - DAY <= r < day)
             self.usual.update(np.array([day]), np.array([float(count)]))
+            self.learned_to = day
             day += DAY
 
     def rebaseline(self, now: float) -> None:
-        """After an OS update: the usual rate of unexpected reboots is learned anew."""
+        """After an OS update: the usual rate of unexpected reboots is learned anew,
+        from the days after it."""
         self.usual = DecayedMean(self.usual.tau)
+        self.learned_to = now
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         horizon = now - self.window_days * DAY
