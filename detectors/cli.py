@@ -8,7 +8,7 @@ import statistics
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,7 +16,13 @@ from rich.table import Table
 
 from devicecare.cli_context import settings_of
 
+if TYPE_CHECKING:
+    from detectors.lab.evaluate import Evaluation
+
 app = typer.Typer(help="Streaming detectors: live detection, replay and backtests.")
+eval_app = typer.Typer(
+    help="Score findings against a simulated run's ground truth, or backtest a split."
+)
 out = Console()
 
 
@@ -159,14 +165,21 @@ def _replay_device(ctx: typer.Context, device: str, since: str | None, until: st
     out.print(table if changes else f"{device}: no findings in {samples} samples")
 
 
+@eval_app.callback(invoke_without_command=True)
 def evaluate(
     ctx: typer.Context,
-    truth: Annotated[Path, typer.Option(help="Ground truth from `devicecare simulate --truth`.")],
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground truth from `devicecare simulate --truth`.")
+    ] = None,
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
     ] = None,
 ) -> None:
     """Score the stored findings of a simulated run against its ground truth."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if truth is None:
+        raise typer.BadParameter("give --truth FILE, or use `devicecare eval backtest`")
     import psycopg
 
     from detectors.lab.evaluate import Found
@@ -185,25 +198,120 @@ def evaluate(
             (ids,),
         ).fetchall()
     result = score(doc, [Found(*row) for row in rows])
+    _print_evaluation(result)
+    if json_file is not None:
+        json_file.write_text(json.dumps(result.as_json(), indent=1))
+
+
+@eval_app.command()
+def backtest(
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Families to simulate: tuning, held-out, or default (the unwidened fleet)."
+        ),
+    ] = "held-out",
+    devices: Annotated[int, typer.Option(min=1, help="Number of devices.")] = 200,
+    days: Annotated[float, typer.Option(min=1, max=365, help="Simulated days.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Seed (kept apart per split).")] = 1,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="Rates per device-year: 'kind=rate,...', 'all=X' scales, 'none'."),
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
+    ] = None,
+) -> None:
+    """Simulate a fleet of a split's families and run the live detectors over it (no
+    broker, no database): recall per kind and category, false findings, lead times,
+    findings during non-fault situations."""
+    import time
+
+    from detectors.lab.backtest import resolve, run
+
+    try:
+        chosen = resolve(split, faults)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    started = time.perf_counter()
+    result = run(devices, days, seed=seed, faults=faults, split=chosen)
+    figures = {
+        "split": split.replace("-", "_"),
+        "seed": seed,
+        "samples": result.samples,
+        "wall_s": round(time.perf_counter() - started, 1),
+        **result.evaluation.as_json(),
+    }
+    _print_evaluation(result.evaluation)
+    if json_file is not None:
+        json_file.write_text(json.dumps(figures, indent=1))
+
+
+def _print_evaluation(result: Evaluation) -> None:
+    """The figures as tables: per fault kind, per category, per non-fault situation."""
     figures = result.as_json()
     table = Table(title=f"{result.devices} devices, {result.days:.0f} days")
-    for name in ("fault kind", "faults", "found", "recall", "precision", "median lead (days)"):
-        table.add_column(name, justify="right" if name != "fault kind" else "left")
+    for name in (
+        "fault kind",
+        "faults",
+        "found",
+        "recall",
+        "any kind of category",
+        "precision",
+        "median lead (days)",
+    ):
+        table.add_column(
+            name, justify="right" if name != "fault kind" else "left", no_wrap=name == "fault kind"
+        )
     for kind, s in sorted(result.kinds.items()):
         table.add_row(
             kind,
             str(s.faults),
             str(s.found),
-            "-" if s.recall is None else f"{s.recall:.0%}",
-            "-" if s.precision is None else f"{s.precision:.0%}",
+            _pct(s.recall),
+            _pct(s.recall_any_kind),
+            _pct(s.precision),
             f"{statistics.median(s.leads_days):.1f}" if s.leads_days else "-",
         )
     out.print(table)
+    categories = Table(title="per category")
+    for name in ("category", "faults", "recall", "any kind", "median lead", "worst lead"):
+        categories.add_column(name, justify="right" if name != "category" else "left")
+    for category, c in result.categories().items():
+        categories.add_row(
+            category,
+            str(c["faults"]),
+            _pct(c["recall"]),  # type: ignore[arg-type]
+            _pct(c["recall_any_kind"]),  # type: ignore[arg-type]
+            _days(c["median_lead_days"]),  # type: ignore[arg-type]
+            _days(c["worst_lead_days"]),  # type: ignore[arg-type]
+        )
+    out.print(categories)
+    if result.non_fault_windows:
+        situations = Table(title="non-fault situations")
+        for name in ("situation", "windows", "drew a finding", "findings"):
+            situations.add_column(name, justify="right" if name != "situation" else "left")
+        for kind, count in sorted(result.non_fault_windows.items()):
+            situations.add_row(
+                kind,
+                str(count),
+                str(result.non_fault_windows_hit.get(kind, 0)),
+                str(result.non_fault_findings.get(kind, 0)),
+            )
+        out.print(situations)
     out.print(
         f"findings {figures['findings']}, false {figures['false_findings']} "
-        f"({figures['false_per_1000_device_days']} per 1,000 device-days); "
-        f"median lead {figures['median_lead_days']} days; "
+        f"({figures['false_per_1000_device_days']} per 1,000 device-days; "
+        f"by target {figures['false_by_target'] or 'none'}); "
+        f"healthy devices with a false finding {result.healthy_with_false} of "
+        f"{result.healthy_devices}; median lead {figures['median_lead_days']} days; "
         f"findings during non-faults: {figures['non_fault_findings'] or 'none'}"
     )
-    if json_file is not None:
-        json_file.write_text(json.dumps(figures, indent=1))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

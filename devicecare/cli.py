@@ -12,7 +12,7 @@ from agent.cli import app as agent_app
 from api.cli import api
 from demo.cli import demo
 from detectors.cli import app as detect_app
-from detectors.cli import evaluate
+from detectors.cli import eval_app
 from devicecare import __version__
 from devicecare.contracts.cli import app as contracts_app
 from devicecare.db.cli import app as db_app
@@ -35,7 +35,7 @@ app.add_typer(agent_app, name="agent")
 app.command(name="ingest")(ingest)
 app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
-app.command(name="eval")(evaluate)
+app.add_typer(eval_app, name="eval")
 app.command(name="notify")(notify)
 app.command(name="api")(api)
 app.command(name="demo")(demo)

@@ -37,6 +37,10 @@ def simulate(
     connections: Annotated[
         int, typer.Option(min=1, max=256, help="MQTT sessions at once (threads).")
     ] = 2,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Widened fleet of the tuning or held-out families (docs/simulator.md)."),
+    ] = None,
 ) -> None:
     """Simulate a fleet with physics, injected faults and look-alike non-faults."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,6 +48,7 @@ def simulate(
     from devicecare.endpoints import mqtt_endpoint
     from devicecare.stack import local
     from devicecare.stack.mosquitto import ServiceAccount
+    from simulator.families import split as split_named
     from simulator.faults import parse_spec
     from simulator.fleet import Fleet
     from simulator.run import Plan, start_of
@@ -52,6 +57,7 @@ def simulate(
 
     try:
         parse_spec(faults)
+        families = None if split is None else split_named(split)
         pace = None if speed == "max" else float(speed)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -63,6 +69,7 @@ def simulate(
         start_ms=start_of(plan, int(time.time() * 1000)),
         days=days,
         faults=faults,
+        split=families,
     )
     passwords = local.provision_devices(settings, fleet.ids)
     broker = mqtt_endpoint(settings, ServiceAccount.MONITOR)

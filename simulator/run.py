@@ -91,7 +91,9 @@ def simulate(
         outcome.events += len(tick.events)
         last = step == plan.steps - 1
         for device in range(n):
-            pending[device].append(tick.samples[device])
+            sample = tick.samples[device]
+            if sample is not None:
+                pending[device].append(sample)
             messages: list[tuple[Channel, bytes, bool]] = []
             if not introduced[device]:
                 messages += _introduction(fleet, device, t_ms)
@@ -104,7 +106,7 @@ def simulate(
                 seq[device] += 1
                 messages.append((Channel.EVENTS, encode(batch), False))
             samples = 0
-            if last or (step + device) % every == every - 1:
+            if pending[device] and (last or (step + device) % every == every - 1):
                 samples = len(pending[device])
                 batch = TelemetryBatch(
                     v=1,
@@ -139,6 +141,7 @@ def _introduction(fleet: Fleet, device: int, t_ms: int) -> list[tuple[Channel, b
         ts=t_ms,
         agent_version=AGENT_VERSION,
         model=model.name,
+        device_class=fleet.wide.classes[device],
         os_name=model.os_name,
         os_version=fleet.os_versions[device],
     )

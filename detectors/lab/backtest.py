@@ -21,6 +21,8 @@ from detectors.lab.evaluate import Evaluation, Found, evaluate
 from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILE, DeviceState, Profile
 from detectors.live.findings import Change
+from simulator.families import Split, split
+from simulator.faults import parse_spec
 from simulator.fleet import Fleet
 from simulator.run import Plan, start_of
 
@@ -42,13 +44,16 @@ def periods(plan: Plan, fleet: Fleet) -> Iterator[list[tuple[int, Block]]]:
     every = plan.steps_per_upload
     interval = plan.interval_s
     for start in range(0, plan.steps, every):
-        stamps, readings = [], []
+        stamps, readings, reporting = [], [], []
         events: dict[int, list[EventRow]] = defaultdict(list)
         for step in range(start, min(start + every, plan.steps)):
             t_ms = fleet.start_ms + step * interval * 1000
             tick = fleet.step(t_ms, interval)
             stamps.append(t_ms / 1000)
             readings.append(tick.readings)
+            reporting.append(
+                np.ones(fleet.n, dtype=bool) if tick.reporting is None else tick.reporting
+            )
             for device, e in tick.events:
                 events[device].append(
                     EventRow(e.ts / 1000, e.kind.value, e.process, e.signature, e.app_version)
@@ -59,17 +64,31 @@ def periods(plan: Plan, fleet: Fleet) -> Iterator[list[tuple[int, Block]]]:
             m: np.stack([r[m] for r in readings], axis=1) if m in readings[0] else absent
             for m in METRICS
         }
+        sent = np.stack(reporting, axis=1)
         yield [
-            (
-                i,
-                Block(
-                    ts,
-                    {m: columns[m][i] for m in METRICS},
-                    sorted(events.get(i, []), key=lambda e: e.ts),
-                ),
-            )
+            (i, _block(ts, columns, i, sent[i], sorted(events.get(i, []), key=lambda e: e.ts)))
             for i in range(fleet.n)
         ]
+
+
+def _block(
+    ts: np.ndarray,
+    columns: dict[str, np.ndarray],
+    device: int,
+    sent: np.ndarray,
+    events: list[EventRow],
+) -> Block:
+    """One device's block of a period, without the steps it sent nothing (off, offline)."""
+    if sent.all():
+        return Block(ts, {m: columns[m][device] for m in METRICS}, events)
+    return Block(ts[sent], {m: columns[m][device][sent] for m in METRICS}, events)
+
+
+def resolve(name: str, faults: str | None = None) -> Split | None:
+    """The split called `name` (None for `default`, the unwidened fleet); checks the
+    fault spec too, so that a command can reject bad input before it simulates."""
+    parse_spec(faults)
+    return None if name == "default" else split(name)
 
 
 def run(
@@ -80,9 +99,19 @@ def run(
     faults: str | None = None,
     upload_hours: float = 24.0,
     profile: Profile = DEVICE_PROFILE,
+    split: Split | None = None,
 ) -> Backtest:
+    """Simulate and detect; with `split`, the widened fleet of that split's families
+    (devices that are off or offline send nothing: their blocks have gaps)."""
     plan = Plan(devices, days, seed, faults, upload_hours=upload_hours)
-    fleet = Fleet(devices, seed=seed, start_ms=start_of(plan, NOW_MS), days=days, faults=faults)
+    fleet = Fleet(
+        devices,
+        seed=seed,
+        start_ms=start_of(plan, NOW_MS),
+        days=days,
+        faults=faults,
+        split=split,
+    )
     states = [DeviceState(device_id, profile) for device_id in fleet.ids]
     for state, model, version in zip(states, fleet.models, fleet.os_versions, strict=True):
         state.model, state.os_version = model.name, version

@@ -153,6 +153,16 @@ class DeviceState(StrEnum):
     OFFLINE = "offline"
 
 
+class DeviceClass(StrEnum):
+    """What kind of device an agent runs on: it sets the physics a detector may expect
+    (mains or battery power) and the word a customer text uses."""
+
+    PHONE = "phone"
+    TABLET = "tablet"
+    LAPTOP = "laptop"
+    GATEWAY = "gateway"
+
+
 class Status(_Message):
     """Uplink on `status` (retained): birth message, last will, agent health."""
 
@@ -162,6 +172,7 @@ class Status(_Message):
     ts: TimestampMs | None = None
     agent_version: Annotated[str, Meta(max_length=64)] | None = None
     model: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    device_class: DeviceClass | None = None
     os_name: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     os_version: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     config_revision: Annotated[int, Meta(ge=0)] | None = None
