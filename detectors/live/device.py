@@ -31,6 +31,7 @@ from detectors.live.findings import (
     rounded,
 )
 from detectors.live.rules import REGISTRY
+from devicecare.contracts import EventKind
 from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
@@ -49,6 +50,8 @@ PRECEDENCE: dict[str, tuple[str, ...]] = {
 }
 """A kind whose level is at least `CLEAR_LEVEL` keeps the kinds it explains (a swelling
 or failing cell also loses capacity and sags) from opening findings of their own."""
+OS_UPDATE_REASONS = ("os_update", "ota", "system_update", "firmware_update")
+"""Reboot reasons that mean the OS was updated: the rules settle and re-baseline."""
 HELD = 0.99
 """The level a kind is held at when precedence or settling keeps it from opening."""
 
@@ -75,6 +78,12 @@ class Profile:
 
 DEVICE_PROFILE = Profile("device")
 DEVICE_PROFILES = {DEVICE_PROFILE.name: DEVICE_PROFILE}
+
+
+def _os_update(reason: str | None) -> bool:
+    """Whether a reboot's reason says the OS was updated."""
+    reason = (reason or "").lower()
+    return any(word in reason for word in OS_UPDATE_REASONS)
 
 
 class DeviceState:
@@ -121,8 +130,7 @@ class DeviceState:
         """What the device reports about itself; a changed OS version is an update,
         after which the rules settle and re-baseline."""
         if self.os_version is not None and os_version not in (None, self.os_version):
-            self.updated_at = self.last_ts if math.isfinite(self.last_ts) else math.nan
-            self.ceiling = dict(self.levels)
+            self._updated(self.last_ts)
         self.model = model
         self.os_version = os_version
         self.os_name = os_name or self.os_name
@@ -141,6 +149,15 @@ class DeviceState:
             return changes
         return self._process(block, cohorts, profile)
 
+    def _updated(self, at: float) -> None:
+        """An OS update at data time `at`: the levels before it become the ceilings
+        while it settles."""
+        if not math.isfinite(at):
+            return
+        if math.isnan(self.updated_at):
+            self.ceiling = dict(self.levels)
+        self.updated_at = at
+
     def _process(self, block: Block, cohorts: Cohorts | None, profile: Profile) -> list[Change]:
         fresh = block.after(self.last_ts)
         fresh.events = [e for e in block.events if e.ts > self.last_event_ts]
@@ -153,6 +170,9 @@ class DeviceState:
             self.last_ts = float(fresh.ts[-1])
         if fresh.events:
             self.last_event_ts = max(e.ts for e in fresh.events)
+            for event in fresh.events:
+                if event.kind == EventKind.REBOOT.value and _os_update(event.reason):
+                    self._updated(event.ts)
         self._ensure_rules(fresh, profile)
         for rule in self.rules.values():
             rule.process_block(fresh)

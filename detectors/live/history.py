@@ -28,7 +28,8 @@ SELECT extract(epoch FROM s.ts)::float8, {SAMPLE_COLUMNS}
 FROM samples s WHERE s.device_id = %s AND s.ts >= %s AND s.ts < %s ORDER BY s.ts
 """  # noqa: S608 - the columns are the contract's metric names
 _EVENTS = """
-SELECT extract(epoch FROM ts)::float8, kind, process, signature, app_version
+SELECT extract(epoch FROM ts)::float8, kind, process, signature, app_version,
+       detail->>'reason'
 FROM events WHERE device_id = %s AND ts >= %s AND ts < %s ORDER BY ts
 """
 

@@ -92,7 +92,7 @@ class Device:
         self.cols = {k: v[keep] for k, v in self.cols.items()}
 
     def reboot(self, day: float, reason: str | None = None) -> None:
-        self.events.append(EventRow(START + day * DAY, EventKind.REBOOT.value, None, reason))
+        self.events.append(EventRow(START + day * DAY, EventKind.REBOOT.value, reason=reason))
 
     def run(self, *, model: str = "Pixel 8", device_class: str | None = None) -> list[Change]:
         state = DeviceState("synthetic")

@@ -37,8 +37,18 @@ MIN_HEALTH = 0.3
 COLD_C = 15.0
 """Below this battery temperature a fuel gauge under-reads capacity and a cell's
 resistance rises: such samples are not evidence of a fault."""
-EXPECTED_REBOOTS = ("user", "update", "ota", "shutdown", "reboot_command", "install")
-"""Reboot reasons that are the owner's or the system's own choice, not a failure."""
+EXPECTED_REBOOTS = (
+    "user",
+    "update",
+    "ota",
+    "shutdown",
+    "reboot_command",
+    "install",
+    "scheduled",
+    "battery_empty",
+)
+"""Reboot reasons that are the owner's or the system's own choice, or a battery that
+simply ran flat: not a failure."""
 
 
 def _last(values: np.ndarray) -> float:
@@ -53,10 +63,11 @@ def _health(block: Block) -> np.ndarray:
 
 
 def unexpected_reboot(event: EventRow) -> bool:
-    """A reboot the owner did not ask for: no reason, a watchdog, a power loss, a panic."""
+    """A reboot the owner did not ask for: no reason, a watchdog, a power loss, a panic.
+    The reason is the event's own (`detail.reason`), else its signature."""
     if event.kind != EventKind.REBOOT.value:
         return False
-    reason = (event.signature or event.process or "").lower()
+    reason = (event.reason or event.signature or "").lower()
     return not any(word in reason for word in EXPECTED_REBOOTS)
 
 
@@ -104,8 +115,9 @@ class CapacityFade(Rule):
         self.glitch_pct = glitch_pct
         self.replaced_pct = replaced_pct
         self.max_points = max_points
-        self.points: list[tuple[float, float]] = []
-        """Re-learn points (time, health %), oldest first."""
+        self.points = np.empty((0, 2))
+        """Re-learn points, one row (time, health %) each, oldest first (an array: a
+        device keeps up to `max_points` of them, compactly)."""
         self.expected = DecayedMean(window_days * DAY / 3)
         self.health = math.nan
         self.last: tuple[float, float] = (math.nan, math.nan)
@@ -122,7 +134,7 @@ class CapacityFade(Rule):
         self.health = _last(health)
         temp = filled(block.col("battery_temp_c"), 25.0)
         warm = ok & (temp >= COLD_C)
-        previous = self.points[-1][1] if self.points else math.nan
+        previous = float(self.points[-1, 1]) if len(self.points) else math.nan
         for i in np.flatnonzero(warm):
             value = float(health[i])
             if value != previous:
@@ -134,19 +146,19 @@ class CapacityFade(Rule):
     def _relearn(self, t: float, value: float) -> None:
         """A re-learn point: merged with the last one within `merge_hours`, a glitch
         ignored, a new battery starting over."""
-        if self.points:
-            recent = float(np.median([v for _, v in self.points[-3:]]))
+        if len(self.points):
+            recent = float(np.median(self.points[-3:, 1]))
             if value >= recent + self.replaced_pct:
-                self.points = []
+                self.points = np.empty((0, 2))
                 self.expected = DecayedMean(self.expected.tau)
             elif value <= recent - self.glitch_pct:
                 return
-        if self.points and t - self.points[-1][0] < self.merge_hours * HOUR:
-            self.points[-1] = (self.points[-1][0], value)
+        if len(self.points) and t - self.points[-1, 0] < self.merge_hours * HOUR:
+            self.points[-1, 1] = value
         else:
-            self.points.append((t, value))
+            self.points = np.vstack((self.points, [t, value]))
         horizon = t - self.window_days * DAY
-        self.points = [p for p in self.points if p[0] >= horizon][-self.max_points :]
+        self.points = self.points[self.points[:, 0] >= horizon][-self.max_points :]
 
     def _expected(self, block: Block, temp: np.ndarray) -> None:
         """The fade rate the battery's own discharge and heat explain, % per day."""
@@ -169,9 +181,7 @@ class CapacityFade(Rule):
     def trend(self) -> Slope | None:
         """The robust trend of the re-learn points, % of design capacity per day."""
         if self.fit is None and len(self.points) >= 3:
-            t = np.array([p[0] for p in self.points]) / DAY
-            y = np.array([p[1] for p in self.points])
-            self.fit = theil_sen(t, y, self.floor_pct)
+            self.fit = theil_sen(self.points[:, 0] / DAY, self.points[:, 1], self.floor_pct)
         return self.fit
 
     def measured_fade(self) -> float:
