@@ -31,12 +31,13 @@ class StorageFill(Rule):
     or storage sitting full for days.
 
     Growth counts only increases (a clean-up is not negative growth) and is summed per
-    day of data. A day's growth is beyond the device's noise at `min_growth_gb_per_day`
-    and `growth_ratio` times its usual daily growth (learned from calm days only, over
-    `memory_days`); a fault needs `sustain_days` such days in a row, so a burst of a day
-    or two (an OS update re-indexing, a big download) is not a runaway. Days on which
-    the storage was full (free under `full_share` of the total, or `full_gb`) for most
-    of the observed time count as well: `full_days` of the last week make a fault.
+    day of data. A day's growth is beyond the device's noise at `min_growth_gb_per_day`,
+    at `min_growth_share_per_day` of the disk and at `growth_ratio` times its usual daily
+    growth (learned from calm days only, over `memory_days`); a fault needs `sustain_days`
+    such days in a row, so a burst of a day or two (an OS update re-indexing, a big
+    download) is not a runaway. Days on which the storage was full (free under
+    `full_share` of the total, or `full_gb`) for most of the observed time count as
+    well: `full_days` of the last week make a fault.
     Days with less than `min_observed_hours` of samples (the device off) do not count."""
 
     name = "storage_fill"
@@ -47,7 +48,8 @@ class StorageFill(Rule):
         self,
         *,
         memory_days: float = 14.0,
-        min_growth_gb_per_day: float = 2.0,
+        min_growth_gb_per_day: float = 1.0,
+        min_growth_share_per_day: float = 0.02,
         growth_ratio: float = 5.0,
         sustain_days: int = 3,
         full_share: float = 0.01,
@@ -57,6 +59,7 @@ class StorageFill(Rule):
     ) -> None:
         self.memory_days = memory_days
         self.min_growth_gb_per_day = min_growth_gb_per_day
+        self.min_growth_share_per_day = min_growth_share_per_day
         self.growth_ratio = growth_ratio
         self.sustain_days = sustain_days
         self.full_share = full_share
@@ -70,12 +73,17 @@ class StorageFill(Rule):
         """The last day whose growth the baseline has seen (or skipped)."""
         self.last: tuple[float, float] = (math.nan, math.nan)
         self.free = math.nan
+        self.total = 0.0
         self.first = math.nan
         self.frozen = False
 
     def _threshold(self) -> float:
         base = self.base.mean if self.base.s0 > 0 else 0.0
-        return max(self.min_growth_gb_per_day * GB, self.growth_ratio * base)
+        return max(
+            self.min_growth_gb_per_day * GB,
+            self.min_growth_share_per_day * self.total,
+            self.growth_ratio * base,
+        )
 
     def score_block(self, block: Block) -> np.ndarray:
         used = block.col("storage_total_bytes") - block.col("storage_free_bytes")
@@ -117,6 +125,7 @@ class StorageFill(Rule):
         self._learn_days(int(day[-1]))
         self.last = (float(ts[-1]), float(used[-1]))
         self.free = float(free[-1])
+        self.total = float(total[-1]) if math.isfinite(total[-1]) else self.total
 
     def _learn_days(self, today: int) -> None:
         """Completed, calm days teach the usual growth; old days are dropped."""
