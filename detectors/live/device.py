@@ -67,6 +67,12 @@ class Profile:
     assess_hours: float = 24.0
     sustain_hours: float = 12.0
     """How long a kind's level must stay at 1 or more before its finding opens."""
+    self_sustained: tuple[str, ...] = (
+        FaultKind.CRASH_LOOP.value,
+        FaultKind.STORAGE_RUNAWAY.value,
+    )
+    """Kinds whose rules ask for sustained evidence themselves (a crash episode of a day
+    and a half, days of growth in a row): no further sustain time."""
     settle_days: float = 3.0
     """After an OS update, how long levels may not rise above their pre-update values."""
     anomaly: dict[str, float] = field(default_factory=dict)
@@ -236,9 +242,8 @@ class DeviceState:
             if tracker is None:
                 if assessment.level < ONSET_LEVEL / 2:
                     continue
-                tracker = self.trackers[kind] = Tracker(
-                    profile.clear_hours * 3600, profile.sustain_hours * 3600
-                )
+                sustain = 0.0 if kind in profile.self_sustained else profile.sustain_hours
+                tracker = self.trackers[kind] = Tracker(profile.clear_hours * 3600, sustain * 3600)
             ceiling = held.get(kind)
             if ceiling is not None and assessment.level > ceiling:
                 assessment = replace(assessment, level=ceiling)

@@ -282,3 +282,32 @@ def test_every_reason_renders_over_edge_cases(name: str, scale: float) -> None:
             assert "laptop" in why.reason or "Your" not in why.reason
             for bad in (" 0 times", "in 0 days", "in -", " -", "nan", "inf "):
                 assert bad not in why.reason, why.reason
+
+
+def _crashes(device: Device, start_day: float, days: float, per_hour: float) -> None:
+    rng = np.random.default_rng(17)
+    count = int(days * 24 * per_hour)
+    for at in np.sort(rng.uniform(start_day, start_day + days, count)):
+        device.events.append(
+            EventRow(
+                START + at * DAY,
+                EventKind.NATIVE_CRASH.value,
+                "com.example.maps",
+                "SIGSEGV libmaps.so!Session::restore",
+                "4.0",
+            )
+        )
+
+
+def test_an_app_update_that_crashes_for_a_day_is_not_a_crash_loop() -> None:
+    device = Device(days=30, seed=18)
+    _crashes(device, 20.0, 1.1, 3.0)
+    assert opened(device.run()) == {}
+
+
+def test_a_crash_loop_that_lasts_is_found() -> None:
+    device = Device(days=30, seed=19)
+    _crashes(device, 20.0, 6.0, 5.0)
+    found = opened(device.run())
+    assert set(found) == {FaultKind.CRASH_LOOP.value}, found
+    assert "Maps crashed" in found["crash_loop"] and "kept crashing" in found["crash_loop"]

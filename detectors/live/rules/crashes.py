@@ -30,17 +30,33 @@ PANIC_REBOOT_S = 600.0
 
 
 class CrashLoop(Rule):
-    """Crashes with one signature, many times a day, where the device normally has few."""
+    """Crashes with one signature, many times a day, where the device normally has few,
+    for longer than a bad app update lasts.
+
+    An episode of a signature begins with its first crash after `episode_gap_hours`
+    without one; a fault needs `crashes_for_fault` of one signature in `window_hours`
+    and an episode of at least `min_episode_hours` (an app update that crashes for a
+    day until its fix ships is not a loop). The episode is the rule's own sustain time."""
 
     name = "crash_loop"
     kinds: ClassVar[tuple[str, ...]] = ("crash_loop",)
 
     def __init__(
-        self, *, window_hours: float = 24.0, crashes_for_fault: int = 5, baseline_days: float = 14.0
+        self,
+        *,
+        window_hours: float = 24.0,
+        crashes_for_fault: int = 5,
+        baseline_days: float = 14.0,
+        episode_gap_hours: float = 12.0,
+        min_episode_hours: float = 36.0,
     ) -> None:
         self.window_hours = window_hours
         self.crashes_for_fault = crashes_for_fault
         self.baseline_days = baseline_days
+        self.episode_gap_hours = episode_gap_hours
+        self.min_episode_hours = min_episode_hours
+        self.episodes: dict[str, float] = {}
+        """When each signature's current episode began."""
         self.recent: dict[str, list[float]] = {}
         self.latest: dict[str, tuple[str | None, str | None]] = {}
         self.decayed = 0.0
@@ -59,8 +75,11 @@ class CrashLoop(Rule):
 
     def _add(self, event: EventRow) -> None:
         signature = event.signature or f"{event.process or '?'}:{event.kind}"
+        before = self.recent.get(signature, [])
+        if not before or event.ts - before[-1] > self.episode_gap_hours * 3600:
+            self.episodes[signature] = event.ts
         horizon = event.ts - self.window_hours * 3600
-        times = [t for t in self.recent.get(signature, []) if t >= horizon]
+        times = [t for t in before if t >= horizon]
         times.append(event.ts)
         self.recent[signature] = times[-64:]
         self.latest[signature] = (event.process, event.app_version)
@@ -68,6 +87,7 @@ class CrashLoop(Rule):
             stale = min(self.recent, key=lambda s: self.recent[s][-1])
             del self.recent[stale]
             self.latest.pop(stale, None)
+            self.episodes.pop(stale, None)
         if not math.isnan(self.decayed_at):
             age = min(0.0, self.decayed_at - event.ts)
             self.decayed *= math.exp(age / (self.baseline_days * DAY))
@@ -94,11 +114,14 @@ class CrashLoop(Rule):
         process, version = self.latest.get(signature, (None, None))
         observed_days = max((now - self.first) / DAY, 1.0) if not math.isnan(self.first) else 1.0
         usual = (self.decayed - count) / min(observed_days, self.baseline_days)
-        level = count / self.crashes_for_fault
+        episode = max(0.0, now - self.episodes.get(signature, now))
+        level = min(count / self.crashes_for_fault, episode / (self.min_episode_hours * 3600))
         crashes_for_fault = self.crashes_for_fault
 
         def explain() -> Explanation:
             app = (process or "An app").rsplit(".", 1)[-1]
+            days = episode / DAY
+            lasting = "for more than a day" if days < 2 else f"for {days:.0f} days"
             usual_text = (
                 "it rarely crashes otherwise"
                 if usual < 0.2
@@ -107,8 +130,8 @@ class CrashLoop(Rule):
             return Explanation(
                 Severity.HIGH if count >= 4 * crashes_for_fault else Severity.MEDIUM,
                 min(0.99, 0.5 + 0.1 * (count - crashes_for_fault + 1)),
-                f"{app.capitalize()} crashed {count} times in the last day on your "
-                f"{context.noun}, always in the same place"
+                f"{app.capitalize()} crashed {times_text(count)} in the last day on your "
+                f"{context.noun}, always in the same place, and has kept crashing {lasting}"
                 + (f" (version {version})" if version else "")
                 + f"; {usual_text}. An update or reinstall of the app usually fixes it.",
                 {
@@ -116,6 +139,7 @@ class CrashLoop(Rule):
                     "process": process,
                     "app_version": version,
                     "crashes_24h": count,
+                    "episode_hours": rounded(episode / 3600, 1),
                     "usual_crashes_per_day": rounded(max(usual, 0.0), 2),
                 },
             )
