@@ -48,7 +48,7 @@ PRECEDENCE: dict[str, tuple[str, ...]] = {
     ),
     FaultKind.BATTERY_BAD_CELL.value: (FaultKind.BATTERY_FADE.value,),
 }
-"""A kind whose level is at least `CLEAR_LEVEL` keeps the kinds it explains (a swelling
+"""A kind whose level is at least `ONSET_LEVEL` keeps the kinds it explains (a swelling
 or failing cell also loses capacity and sags) from opening findings of their own."""
 OS_UPDATE_REASONS = ("os_update", "ota", "system_update", "firmware_update")
 """Reboot reasons that mean the OS was updated: the rules settle and re-baseline."""
@@ -258,7 +258,7 @@ class DeviceState:
         settling, every rule re-baselines."""
         held: dict[str, float] = {}
         for kind, explained in PRECEDENCE.items():
-            if self.levels.get(kind, 0.0) >= CLEAR_LEVEL:
+            if self.levels.get(kind, 0.0) >= ONSET_LEVEL:
                 for other in explained:
                     held[other] = HELD
         if not math.isnan(self.updated_at):

@@ -37,6 +37,9 @@ MIN_HEALTH = 0.3
 COLD_C = 15.0
 """Below this battery temperature a fuel gauge under-reads capacity and a cell's
 resistance rises: such samples are not evidence of a fault."""
+KERNEL_EVENTS = frozenset({EventKind.KERNEL_PANIC.value, EventKind.KERNEL_OOPS.value})
+PANIC_REBOOT_S = 600.0
+"""A reboot this soon after a panic is the panic's own."""
 EXPECTED_REBOOTS = (
     "user",
     "update",
@@ -92,14 +95,14 @@ class CapacityFade(Rule):
     def __init__(
         self,
         *,
-        window_days: float = 30.0,
+        window_days: float = 45.0,
         merge_hours: float = 6.0,
-        min_points: int = 6,
+        min_points: int = 4,
         min_t: float = 4.0,
         min_decline_pct: float = 2.0,
         excess_ratio: float = 3.0,
         min_fade_pct_per_day: float = 0.05,
-        floor_pct: float = 0.1,
+        floor_pct: float = 0.8,
         glitch_pct: float = 5.0,
         replaced_pct: float = 5.0,
         max_points: int = 64,
@@ -250,8 +253,10 @@ class ChargeDrops(Rule):
 
     An early shutdown is a gap in the samples followed by a reboot the owner did not ask
     for (no reason, a watchdog, a power loss), with the battery at `shutdown_pct` or
-    more and not charging before the gap. A device that ran flat, or one that was
-    restarted on purpose, is no evidence."""
+    more and not charging before the gap, and `min_drop_pct` lower after it (the cell
+    gave out; a hung system that a watchdog restarts keeps its charge). A device that
+    ran flat, one restarted on purpose, or one rebooting after a kernel panic is no
+    evidence of a bad cell."""
 
     name = "charge_drops"
     kinds: ClassVar[tuple[str, ...]] = ("battery_bad_cell",)
@@ -308,7 +313,12 @@ class ChargeDrops(Rule):
 
     def _early_shutdowns(self, block: Block) -> list[tuple[float, float]]:
         """Reboots the owner did not ask for after a gap, with charge to spare before it."""
-        reboots = [e for e in block.events if unexpected_reboot(e)]
+        panics = [e.ts for e in block.events if e.kind in KERNEL_EVENTS]
+        reboots = [
+            e
+            for e in block.events
+            if unexpected_reboot(e) and not any(0 <= e.ts - p <= PANIC_REBOOT_S for p in panics)
+        ]
         if not reboots:
             return []
         prev_t, prev_pct, prev_charging = self.last
@@ -318,13 +328,14 @@ class ChargeDrops(Rule):
         found = []
         for event in reboots:
             before = int(np.searchsorted(ts, event.ts, side="left")) - 1
-            if before < 0 or not math.isfinite(ts[before]):
+            if before < 0 or before + 1 >= len(ts) or not math.isfinite(ts[before]):
                 continue
             gap = event.ts - float(ts[before])
-            level = float(pct[before])
+            level, after = float(pct[before]), float(pct[before + 1])
             if (
                 gap >= self.min_gap_minutes * 60
                 and level >= self.shutdown_pct
+                and after <= level - self.min_drop_pct
                 and not charging[before] > 0.5
             ):
                 found.append((event.ts, level))
@@ -371,7 +382,7 @@ class ChargeDrops(Rule):
                 )
             if shutdowns:
                 parts.append(
-                    f"it switched itself off {times_text(len(shutdowns))} in the last week "
+                    f"switched itself off {times_text(len(shutdowns))} in the last week "
                     f"with up to {highest:.0f}% charge left"
                 )
             what = " and ".join(parts) if parts else "lost charge erratically"

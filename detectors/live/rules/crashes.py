@@ -19,14 +19,12 @@ from detectors.live.findings import (
     rounded,
     times_text,
 )
-from detectors.live.rules.battery import unexpected_reboot
+from detectors.live.rules.battery import KERNEL_EVENTS, PANIC_REBOOT_S, unexpected_reboot
 from devicecare.contracts import EventKind, Severity
 
 DAY = 86_400.0
 APP_CRASHES = frozenset({EventKind.APP_CRASH.value, EventKind.NATIVE_CRASH.value})
-KERNEL = frozenset({EventKind.KERNEL_PANIC.value, EventKind.KERNEL_OOPS.value})
-PANIC_REBOOT_S = 600.0
-"""A reboot this soon after a panic is the panic's own, not a second fault."""
+KERNEL = KERNEL_EVENTS
 
 
 class CrashLoop(Rule):

@@ -54,7 +54,7 @@ class StorageFill(Rule):
         sustain_days: int = 3,
         full_share: float = 0.01,
         full_gb: float = 0.2,
-        full_days: int = 3,
+        full_days: int = 4,
         min_observed_hours: float = 6.0,
     ) -> None:
         self.memory_days = memory_days
@@ -137,7 +137,8 @@ class StorageFill(Rule):
                 continue
             self.learned_through = d
             growth, _, observed = self.days[d]
-            calm = observed >= self.min_observed_hours * HOUR and growth < threshold
+            rate = growth * DAY / observed if observed > 0 else math.inf
+            calm = observed >= self.min_observed_hours * HOUR and rate < threshold / 2
             if calm and not self.frozen:
                 self.base.update(np.array([(d + 1) * DAY]), np.array([growth * DAY / observed]))
         horizon = today - 8
@@ -173,7 +174,8 @@ class StorageFill(Rule):
         growing = (
             min(rates) / threshold * min(1.0, len(rates) / self.sustain_days) if rates else 0.0
         )
-        filled_level = full / self.full_days
+        full_now = self.free <= max(self.full_share * self.total, self.full_gb * GB)
+        filled_level = full / self.full_days if full_now else min(full / self.full_days, 0.9)
         level = max(growing, filled_level)
         self.frozen = growing >= 0.5
         usual = self.base.mean if self.base.s0 > 0 else math.nan

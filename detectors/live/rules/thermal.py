@@ -86,7 +86,7 @@ class ThermalPaths(Rule):
         swelling_c: float = 2.0,
         charger_c: float = 2.5,
         cooling_c: float = 2.5,
-        noise_k: float = 1.5,
+        noise_k: float = 1.0,
         light_bands: int = 3,
     ) -> None:
         self.memory_days = memory_days
