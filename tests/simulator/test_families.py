@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devicecare.contracts import DeviceClass, EventKind
+from devicecare.contracts import (
+    DeviceClass,
+    DeviceTopic,
+    EventKind,
+    Status,
+    TelemetryBatch,
+    decode,
+)
 from devicecare.contracts.vocabulary import FaultKind
 from simulator.families import (
     DEVICE_FAMILIES,
@@ -17,6 +24,8 @@ from simulator.families import (
 )
 from simulator.faults import DAY_MS, Fault, NonFaultKind
 from simulator.fleet import Fleet, Tick
+from simulator.run import Plan, simulate, start_of
+from simulator.sessions import Upload
 
 START = 1_790_000_000_000
 STEP_S = 900.0
@@ -222,3 +231,21 @@ def test_paste_cooling_warms_the_cpu_a_little_and_leaves_the_battery_alone() -> 
         before, after = t < fault.onset_ms, t >= fault.full_ms
         rise = np.nanmean(cpu[after]) - np.nanmean(cpu[before])
         assert 0 < rise < offset + 4
+
+
+def test_a_split_fleet_uploads_its_class_and_no_empty_batches() -> None:
+    plan = Plan(devices=30, days=3, seed=2, upload_hours=2)
+    fleet = Fleet(30, seed=2, start_ms=start_of(plan, START), days=3, split=HELD_OUT)
+    sent: list[Upload] = []
+    outcome = simulate(plan, fleet, dict.fromkeys(fleet.ids, "pw"), sent.append)
+    classes = set()
+    for upload in sent:
+        for channel, payload, _ in upload.messages:
+            where = DeviceTopic(upload.device_id, channel)
+            message = decode(where, payload, now_ms=START)
+            if isinstance(message, Status):
+                classes.add(message.device_class)
+            if isinstance(message, TelemetryBatch):
+                assert message.samples
+    assert classes == set(DeviceClass)
+    assert 0 < outcome.samples < 30 * 3 * 96, "devices that are off or offline send nothing"
