@@ -32,9 +32,11 @@ class CrashLoop(Rule):
     for longer than a bad app update lasts.
 
     An episode of a signature begins with its first crash after `episode_gap_hours`
-    without one; a fault needs `crashes_for_fault` of one signature in `window_hours`
-    and an episode of at least `min_episode_hours` (an app update that crashes for a
-    day until its fix ships is not a loop). The episode is the rule's own sustain time."""
+    without one; a fault needs `crashes_for_fault` of one signature in `window_hours`,
+    and `usual_ratio` times the device's own usual crashes a day (all signatures, over
+    `baseline_days`), and an episode of at least `min_episode_hours` (an app update
+    that crashes for a day until its fix ships is not a loop). The episode is the rule's
+    own sustain time."""
 
     name = "crash_loop"
     kinds: ClassVar[tuple[str, ...]] = ("crash_loop",)
@@ -47,12 +49,14 @@ class CrashLoop(Rule):
         baseline_days: float = 14.0,
         episode_gap_hours: float = 12.0,
         min_episode_hours: float = 36.0,
+        usual_ratio: float = 2.0,
     ) -> None:
         self.window_hours = window_hours
         self.crashes_for_fault = crashes_for_fault
         self.baseline_days = baseline_days
         self.episode_gap_hours = episode_gap_hours
         self.min_episode_hours = min_episode_hours
+        self.usual_ratio = usual_ratio
         self.episodes: dict[str, float] = {}
         """When each signature's current episode began."""
         self.recent: dict[str, list[float]] = {}
@@ -113,7 +117,8 @@ class CrashLoop(Rule):
         observed_days = max((now - self.first) / DAY, 1.0) if not math.isnan(self.first) else 1.0
         usual = (self.decayed - count) / min(observed_days, self.baseline_days)
         episode = max(0.0, now - self.episodes.get(signature, now))
-        level = min(count / self.crashes_for_fault, episode / (self.min_episode_hours * 3600))
+        needed = max(self.crashes_for_fault, self.usual_ratio * max(usual, 0.0))
+        level = min(count / needed, episode / (self.min_episode_hours * 3600))
         crashes_for_fault = self.crashes_for_fault
 
         def explain() -> Explanation:
