@@ -57,8 +57,9 @@ class CrashLoop(Rule):
         self.episode_gap_hours = episode_gap_hours
         self.min_episode_hours = min_episode_hours
         self.usual_ratio = usual_ratio
-        self.episodes: dict[str, float] = {}
-        """When each signature's current episode began."""
+        self.episodes: dict[str, tuple[float, float]] = {}
+        """When each signature's current episode began, and the device's usual crashes
+        a day just before (the episode's own crashes must not raise its bar)."""
         self.recent: dict[str, list[float]] = {}
         self.latest: dict[str, tuple[str | None, str | None]] = {}
         self.decayed = 0.0
@@ -79,7 +80,7 @@ class CrashLoop(Rule):
         signature = event.signature or f"{event.process or '?'}:{event.kind}"
         before = self.recent.get(signature, [])
         if not before or event.ts - before[-1] > self.episode_gap_hours * 3600:
-            self.episodes[signature] = event.ts
+            self.episodes[signature] = (event.ts, self._usual(event.ts))
         horizon = event.ts - self.window_hours * 3600
         times = [t for t in before if t >= horizon]
         times.append(event.ts)
@@ -106,6 +107,14 @@ class CrashLoop(Rule):
         self.decayed_at = math.nan
         self.first = now
 
+    def _usual(self, now: float) -> float:
+        """The device's crashes a day so far (all signatures), decayed to `now`."""
+        if math.isnan(self.first) or math.isnan(self.decayed_at):
+            return 0.0
+        days = min(max((now - self.first) / DAY, 1.0), self.baseline_days)
+        age = min(0.0, self.decayed_at - now)
+        return self.decayed * math.exp(age / (self.baseline_days * DAY)) / days
+
     def assess(self, now: float, context: Context) -> list[Assessment]:
         horizon = now - self.window_hours * 3600
         counts = {s: sum(1 for t in ts if t >= horizon) for s, ts in self.recent.items()}
@@ -116,8 +125,9 @@ class CrashLoop(Rule):
         process, version = self.latest.get(signature, (None, None))
         observed_days = max((now - self.first) / DAY, 1.0) if not math.isnan(self.first) else 1.0
         usual = (self.decayed - count) / min(observed_days, self.baseline_days)
-        episode = max(0.0, now - self.episodes.get(signature, now))
-        needed = max(self.crashes_for_fault, self.usual_ratio * max(usual, 0.0))
+        began, before = self.episodes.get(signature, (now, usual))
+        episode = max(0.0, now - began)
+        needed = max(self.crashes_for_fault, self.usual_ratio * max(before, 0.0))
         level = min(count / needed, episode / (self.min_episode_hours * 3600))
         crashes_for_fault = self.crashes_for_fault
 
