@@ -68,6 +68,11 @@ class Rule(Detector):
     @abc.abstractmethod
     def assess(self, now: float, context: Context) -> list[Assessment]: ...
 
+    def rebaseline(self, now: float) -> None:
+        """Start the device's baseline afresh at data time `now`, after an OS update has
+        settled (a new normal for heat, storage or crashes). Rules whose baseline an
+        update cannot move (battery physics) keep theirs: the default."""
+
     def process_block(self, block: Block) -> np.ndarray:
         scores = self.score_block(block)
         self.learn_block(block, scores < self.flag_at)

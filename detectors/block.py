@@ -26,6 +26,8 @@ class EventRow:
     process: str | None = None
     signature: str | None = None
     app_version: str | None = None
+    reason: str | None = None
+    """Why the device says it rebooted (the event's `detail.reason`), if it says."""
 
 
 @dataclass

@@ -56,7 +56,14 @@ def periods(plan: Plan, fleet: Fleet) -> Iterator[list[tuple[int, Block]]]:
             )
             for device, e in tick.events:
                 events[device].append(
-                    EventRow(e.ts / 1000, e.kind.value, e.process, e.signature, e.app_version)
+                    EventRow(
+                        e.ts / 1000,
+                        e.kind.value,
+                        e.process,
+                        e.signature,
+                        e.app_version,
+                        (e.detail or {}).get("reason"),
+                    )
                 )
         ts = np.array(stamps)
         absent = np.full((fleet.n, len(stamps)), np.nan)
@@ -113,8 +120,10 @@ def run(
         split=split,
     )
     states = [DeviceState(device_id, profile) for device_id in fleet.ids]
-    for state, model, version in zip(states, fleet.models, fleet.os_versions, strict=True):
-        state.model, state.os_version = model.name, version
+    for state, model, version, kind in zip(
+        states, fleet.models, fleet.os_versions, fleet.wide.classes, strict=True
+    ):
+        state.describe(model.name, version, device_class=kind.value)
     cohorts = Cohorts()
     changes: list[Change] = []
     samples, detect_s = 0, 0.0

@@ -125,3 +125,55 @@ class DecayedRegression:
                 beta = None
         self.fitted[ridge] = beta
         return beta
+
+
+class DecayedCells:
+    """Time-weighted means and variances of a signal in several cells at once (one
+    element per cell, each with its own time constant), e.g. per load band and power
+    state; a block updates every cell with a few numpy operations."""
+
+    __slots__ = ("s0", "s1", "s2", "t", "tau")
+
+    def __init__(self, tau: np.ndarray) -> None:
+        self.tau = np.asarray(tau, dtype=np.float64)
+        self.t = math.nan
+        cells = len(self.tau)
+        self.s0, self.s1, self.s2 = np.zeros(cells), np.zeros(cells), np.zeros(cells)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.tau, self.t, self.s0, self.s1, self.s2)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        self.tau, self.t, self.s0, self.s1, self.s2 = state  # type: ignore[assignment]
+
+    def update(self, ts: np.ndarray, cell: np.ndarray, x: np.ndarray) -> None:
+        """Add samples `x` to their cells (NaN values are skipped); `ts` ascending."""
+        ok = np.isfinite(x)
+        if not ok.any():
+            return
+        ts, cell, x = ts[ok], cell[ok], x[ok]
+        now = float(ts[-1])
+        keep = 1.0 if math.isnan(self.t) else np.exp((self.t - now) / self.tau)
+        w = np.exp((ts - now) / self.tau[cell])
+        cells = len(self.tau)
+        self.s0 = self.s0 * keep + np.bincount(cell, w, cells)
+        self.s1 = self.s1 * keep + np.bincount(cell, w * x, cells)
+        self.s2 = self.s2 * keep + np.bincount(cell, w * x * x, cells)
+        self.t = now
+
+    def weights_at(self, now: float) -> np.ndarray:
+        """Each cell's total weight as of `now`."""
+        if math.isnan(self.t):
+            return np.zeros(len(self.tau))
+        return self.s0 * np.exp(min(0.0, self.t - now) / self.tau)
+
+    @property
+    def means(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.s0 > 0, self.s1 / self.s0, np.nan)
+
+    @property
+    def variances(self) -> np.ndarray:
+        mean = self.means
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.s0 > 0, np.maximum(self.s2 / self.s0 - mean * mean, 0.0), np.nan)

@@ -4,7 +4,11 @@
 in replays and in evaluation: late or repeated samples are dropped, every rule that the
 device's sensors allow scores and learns the block, the hourly anomaly model scores and
 learns (only from hours it did not flag), and each fault kind's assessments are
-combined and followed by a finding tracker. A profile names the rules and parameters.
+combined, ordered by precedence (the more specific kind wins when two explain the same
+evidence) and followed by a finding tracker, which opens a finding only when the level
+held for the profile's sustain time. After an OS update the rules settle: for
+`settle_days` no kind's level may rise above what it was before the update, then every
+rule re-baselines (`Rule.rebaseline`). A profile names the rules and parameters.
 """
 
 from __future__ import annotations
@@ -27,11 +31,29 @@ from detectors.live.findings import (
     rounded,
 )
 from detectors.live.rules import REGISTRY
+from devicecare.contracts import EventKind
+from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 HOT_PERCENTILE = 90.0
 SUPPORT_Z = 2.0
 """A related feature this many standard deviations off supports a finding."""
+STATE_VERSION = 2
+"""Version of a pickled `DeviceState`: a checkpoint of an older version keeps its open
+findings and the device's description, and its rules start learning afresh."""
+PRECEDENCE: dict[str, tuple[str, ...]] = {
+    FaultKind.BATTERY_SWELLING.value: (
+        FaultKind.BATTERY_BAD_CELL.value,
+        FaultKind.BATTERY_FADE.value,
+    ),
+    FaultKind.BATTERY_BAD_CELL.value: (FaultKind.BATTERY_FADE.value,),
+}
+"""A kind whose level is at least `ONSET_LEVEL` keeps the kinds it explains (a swelling
+or failing cell also loses capacity and sags) from opening findings of their own."""
+OS_UPDATE_REASONS = ("os_update", "ota", "system_update", "firmware_update")
+"""Reboot reasons that mean the OS was updated: the rules settle and re-baseline."""
+HELD = 0.99
+"""The level a kind is held at when precedence or settling keeps it from opening."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,16 @@ class DeviceProfile:
     warmup_days: float = 1.0
     clear_hours: float = 24.0
     assess_hours: float = 24.0
+    sustain_hours: float = 12.0
+    """How long a kind's level must stay at 1 or more before its finding opens."""
+    self_sustained: tuple[str, ...] = (
+        FaultKind.CRASH_LOOP.value,
+        FaultKind.STORAGE_RUNAWAY.value,
+    )
+    """Kinds whose rules ask for sustained evidence themselves (a crash episode of a day
+    and a half, days of growth in a row): no further sustain time."""
+    settle_days: float = 3.0
+    """After an OS update, how long levels may not rise above their pre-update values."""
     anomaly: dict[str, float] = field(default_factory=dict)
     anomaly_threshold: float = 0.9
 
@@ -54,8 +86,15 @@ DEVICE_PROFILE = DeviceProfile("device")
 DEVICE_PROFILES = {DEVICE_PROFILE.name: DEVICE_PROFILE}
 
 
+def _os_update(reason: str | None) -> bool:
+    """Whether a reboot's reason says the OS was updated."""
+    reason = (reason or "").lower()
+    return any(word in reason for word in OS_UPDATE_REASONS)
+
+
 class DeviceState:
     def __init__(self, device_id: str, profile: DeviceProfile = DEVICE_PROFILE) -> None:
+        self.version = STATE_VERSION
         self.device_id = device_id
         self.rules: dict[str, Rule] = {}
         self.trackers: dict[str, Tracker] = {}
@@ -68,6 +107,40 @@ class DeviceState:
         self.late = 0
         self.model: str | None = None
         self.os_version: str | None = None
+        self.os_name: str | None = None
+        self.device_class: str | None = None
+        self.updated_at = math.nan
+        """Data time of the last OS update (NaN: none pending re-baselining)."""
+        self.levels: dict[str, float] = {}
+        """Each kind's level at the last assessment; before an update, its ceiling."""
+        self.ceiling: dict[str, float] = {}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """A checkpoint of an older version: its open findings and the device's
+        description stay, its rules (whose fields may have changed) start afresh."""
+        fresh = DeviceState(str(state["device_id"]))
+        self.__dict__.update(fresh.__dict__)
+        self.__dict__.update(state)
+        if state.get("version", 1) != STATE_VERSION:
+            self.rules = {}
+            self.version = STATE_VERSION
+
+    def describe(
+        self,
+        model: str | None,
+        os_version: str | None,
+        *,
+        os_name: str | None = None,
+        device_class: str | None = None,
+    ) -> None:
+        """What the device reports about itself; a changed OS version is an update,
+        after which the rules settle and re-baseline."""
+        if self.os_version is not None and os_version not in (None, self.os_version):
+            self._updated(self.last_ts)
+        self.model = model
+        self.os_version = os_version
+        self.os_name = os_name or self.os_name
+        self.device_class = device_class or self.device_class
 
     def process(
         self, block: Block, cohorts: Cohorts | None = None, profile: DeviceProfile = DEVICE_PROFILE
@@ -81,6 +154,15 @@ class DeviceState:
                 changes += self._process(part, cohorts, profile)
             return changes
         return self._process(block, cohorts, profile)
+
+    def _updated(self, at: float) -> None:
+        """An OS update at data time `at`: the levels before it become the ceilings
+        while it settles."""
+        if not math.isfinite(at):
+            return
+        if math.isnan(self.updated_at):
+            self.ceiling = dict(self.levels)
+        self.updated_at = at
 
     def _process(
         self, block: Block, cohorts: Cohorts | None, profile: DeviceProfile
@@ -96,6 +178,9 @@ class DeviceState:
             self.last_ts = float(fresh.ts[-1])
         if fresh.events:
             self.last_event_ts = max(e.ts for e in fresh.events)
+            for event in fresh.events:
+                if event.kind == EventKind.REBOOT.value and _os_update(event.reason):
+                    self._updated(event.ts)
         self._ensure_rules(fresh, profile)
         for rule in self.rules.values():
             rule.process_block(fresh)
@@ -125,7 +210,13 @@ class DeviceState:
 
     def _context(self, cohorts: Cohorts | None) -> Context:
         if cohorts is None:
-            return Context(self.device_id, self.model, self.os_version)
+            return Context(
+                self.device_id,
+                self.model,
+                self.os_version,
+                device_class=self.device_class,
+                os_name=self.os_name,
+            )
         key = Cohorts.key(self.model, self.os_version)
         return Context(
             self.device_id,
@@ -133,6 +224,8 @@ class DeviceState:
             self.os_version,
             percentile=lambda metric, value: cohorts.percentile(key, metric, value),
             cohort_median=lambda metric: cohorts.median(key, metric),
+            device_class=self.device_class,
+            os_name=self.os_name,
         )
 
     def _follow(self, now: float, context: Context, profile: DeviceProfile) -> list[Change]:
@@ -141,19 +234,46 @@ class DeviceState:
             for a in rule.assess(now, context):
                 by_kind.setdefault(a.kind, []).append(a)
         may_open = not math.isnan(self.first) and now - self.first >= profile.warmup_days * DAY
+        combined = {k: self._combine(k, a, context) for k, a in by_kind.items()}
+        self.levels = {k: a.level for k, a in combined.items()}
+        held = self._held(now, profile)
         changes = []
-        for kind, assessments in by_kind.items():
+        for kind, combined_assessment in combined.items():
+            assessment = combined_assessment
             tracker = self.trackers.get(kind)
             if tracker is None:
-                if max(a.level for a in assessments) < ONSET_LEVEL / 2:
+                if assessment.level < ONSET_LEVEL / 2:
                     continue
-                tracker = self.trackers[kind] = Tracker(profile.clear_hours * 3600)
-            change = tracker.observe(
-                self.device_id, now, self._combine(kind, assessments, context), may_open=may_open
-            )
+                sustain = 0.0 if kind in profile.self_sustained else profile.sustain_hours
+                tracker = self.trackers[kind] = Tracker(profile.clear_hours * 3600, sustain * 3600)
+            ceiling = held.get(kind)
+            if ceiling is not None and assessment.level > ceiling:
+                assessment = replace(assessment, level=ceiling)
+            change = tracker.observe(self.device_id, now, assessment, may_open=may_open)
             if change is not None:
                 changes.append(change)
         return changes
+
+    def _held(self, now: float, profile: DeviceProfile) -> dict[str, float]:
+        """The ceiling of each kind's level: under 1 for a kind a more specific one
+        explains, the pre-update level while an OS update settles. At the end of the
+        settling, every rule re-baselines."""
+        held: dict[str, float] = {}
+        for kind, explained in PRECEDENCE.items():
+            if self.levels.get(kind, 0.0) >= ONSET_LEVEL:
+                for other in explained:
+                    held[other] = HELD
+        if not math.isnan(self.updated_at):
+            if now - self.updated_at < profile.settle_days * DAY:
+                for kind in self.levels:
+                    before = min(self.ceiling.get(kind, 0.0), HELD)
+                    held[kind] = min(held.get(kind, math.inf), max(before, 0.0))
+            else:
+                for rule in self.rules.values():
+                    rule.rebaseline(now)
+                self.updated_at = math.nan
+                self.ceiling = {}
+        return held
 
     def _combine(self, kind: str, assessments: list[Assessment], context: Context) -> Assessment:
         """The strongest rule decides the level; the others and the anomaly model's

@@ -43,7 +43,7 @@ ORDER BY s.device_id, s.ts
 """  # noqa: S608 - the columns are the contract's metric names
 _EVENTS = """
 SELECT e.device_id, extract(epoch FROM e.ts)::float8, e.kind, e.process, e.signature,
-       e.app_version
+       e.app_version, e.detail->>'reason'
 FROM unnest(%(devices)s::text[], %(seqs)s::bigint[], %(firsts)s::timestamptz[],
             %(lasts)s::timestamptz[]) AS k(device_id, seq, first_ts, last_ts)
 JOIN events e ON e.device_id = k.device_id AND e.seq = k.seq
@@ -121,10 +121,10 @@ def read(
             columns[row[0]].append(row[1:])
     found: dict[str, list[EventRow]] = defaultdict(list)
     if events:
-        for device_id, ts, kind, process, signature, version in conn.execute(
+        for device_id, ts, kind, process, signature, version, reason in conn.execute(
             _EVENTS, _keys(events)
         ):
-            found[device_id].append(EventRow(ts, kind, process, signature, version))
+            found[device_id].append(EventRow(ts, kind, process, signature, version, reason))
     for device_id in columns.keys() | found.keys():
         data = columns.get(device_id)
         if data:

@@ -2,8 +2,9 @@
 with hysteresis from the rules' assessments.
 
 A rule's assessment carries a `level`: at 1 or more its fault condition holds, under
-`CLEAR_LEVEL` it is clear. A finding opens when the level reaches 1 after the device's
-warm-up, is updated as severity or confidence grow, and resolves only after the level
+`CLEAR_LEVEL` it is clear. A finding opens when the level has stayed at 1 or more for the
+tracker's `sustain_s` of data time after the device's warm-up (a single jump or one noisy
+day is not a fault), is updated as severity or confidence grow, and resolves only after the level
 stayed under `CLEAR_LEVEL` for `clear_s` of data time, so a condition that flickers
 around its threshold does not open and close findings. Times are data times (the
 samples' own timestamps, in seconds), so a replay finds what the live path found.
@@ -21,6 +22,8 @@ CLEAR_LEVEL = 0.5
 ONSET_LEVEL = 0.3
 """The level at which an excursion is taken to have begun (the finding's onset)."""
 UPDATE_EVERY_S = 6 * 3600.0
+LEGACY_TRACKER_FIELDS = 5
+"""A tracker pickled before the sustain time has this many fields."""
 
 
 def confidence(level: float) -> float:
@@ -59,6 +62,50 @@ def quiet(kind: str, detector: str) -> Assessment:
     return Assessment(kind, 0.0, detector, lambda: Explanation(Severity.INFO, 0.0, ""))
 
 
+DEVICE_CLASSES = ("phone", "tablet", "laptop", "gateway")
+DESKTOP_OS = ("ubuntu", "windows", "macos", "fedora", "chrome os", "chromeos")
+
+
+def device_noun(device_class: str | None, model: str | None, os_name: str | None = None) -> str:
+    """The word for a device in a customer text: its reported class when it is one of
+    `DEVICE_CLASSES`, else a class read from the model and OS names, else "device"."""
+    reported = (device_class or "").strip().lower()
+    if reported in DEVICE_CLASSES:
+        return reported
+    name = (model or "").lower()
+    words = set(name.replace("-", " ").split())
+    system = (os_name or "").lower()
+    if any(w in name for w in ("thinkpad", "laptop", "book")) or any(
+        s in system for s in DESKTOP_OS
+    ):
+        return "laptop"
+    if "tab" in name or "ipad" in name:
+        return "tablet"
+    if words & {"pi", "gateway", "router"}:
+        return "gateway"
+    if not name or words & {"sensor"}:
+        return "device"
+    return "phone"
+
+
+def times_text(n: int) -> str:
+    """How often, for a reason: "once", "twice", "3 times"; "not once" for 0 or less,
+    which a rule that opened a finding should never need."""
+    if n <= 0:
+        return "not once"
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def days_text(days: float) -> str:
+    """A duration in days for a reason: "within a day" under one, never negative."""
+    if not math.isfinite(days) or days < 0:
+        return "at an unknown time"
+    if days < 1:
+        return "within a day"
+    whole = round(days)
+    return "in about a day" if whole == 1 else f"in about {whole} days"
+
+
 @dataclass(frozen=True)
 class Context:
     """What a rule may know about its device beyond its telemetry."""
@@ -70,18 +117,15 @@ class Context:
     """Where a value of a metric stands among the device's cohort (0-100), if known."""
     cohort_median: Callable[[str], float | None] = lambda _metric: None
 
+    device_class: str | None = None
+    """What the device says it is (phone, tablet, laptop, gateway), when it says so."""
+    os_name: str | None = None
+
     @property
     def noun(self) -> str:
-        """How a customer calls the device."""
-        model = (self.model or "").lower()
-        words = set(model.replace("-", " ").split())
-        if any(w in model for w in ("thinkpad", "laptop", "book")):
-            return "laptop"
-        if "tab" in model:
-            return "tablet"
-        if not model or words & {"pi", "gateway", "router", "sensor"}:
-            return "device"
-        return "phone"
+        """How a customer calls the device: the class it reports, else one read from its
+        model and OS names, else plain "device"."""
+        return device_noun(self.device_class, self.model, self.os_name)
 
     @property
     def peers(self) -> str:
@@ -115,20 +159,50 @@ class Change:
 class Tracker:
     """The finding life cycle of one device and fault kind."""
 
-    __slots__ = ("clear_s", "clear_since", "open", "reported_at", "rising_since")
+    __slots__ = (
+        "above_since",
+        "clear_s",
+        "clear_since",
+        "open",
+        "reported_at",
+        "rising_since",
+        "sustain_s",
+    )
 
-    def __init__(self, clear_s: float = 24 * 3600.0) -> None:
+    def __init__(self, clear_s: float = 24 * 3600.0, sustain_s: float = 0.0) -> None:
         self.clear_s = clear_s
+        self.sustain_s = sustain_s
         self.open: Finding | None = None
         self.rising_since = math.nan
         self.clear_since = math.nan
         self.reported_at = math.nan
+        self.above_since = math.nan
+        """Since when the level has stayed at 1 or more (NaN: it is under 1)."""
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (self.clear_s, self.open, self.rising_since, self.clear_since, self.reported_at)
+        return (
+            self.clear_s,
+            self.open,
+            self.rising_since,
+            self.clear_since,
+            self.reported_at,
+            self.sustain_s,
+            self.above_since,
+        )
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        (self.clear_s, self.open, self.rising_since, self.clear_since, self.reported_at) = state  # type: ignore[assignment]
+        """Checkpoints written before the sustain time (five fields) load with none."""
+        if len(state) == LEGACY_TRACKER_FIELDS:
+            state = (*state, 0.0, math.nan)
+        (
+            self.clear_s,
+            self.open,
+            self.rising_since,
+            self.clear_since,
+            self.reported_at,
+            self.sustain_s,
+            self.above_since,
+        ) = state  # type: ignore[assignment]
 
     def observe(
         self, device_id: str, now: float, a: Assessment, *, may_open: bool
@@ -138,8 +212,14 @@ class Tracker:
                 self.rising_since = now
         elif a.level < ONSET_LEVEL / 2 and self.open is None:
             self.rising_since = math.nan
+        if a.level >= 1.0:
+            if math.isnan(self.above_since):
+                self.above_since = now
+        else:
+            self.above_since = math.nan
         if self.open is None:
-            if a.level >= 1.0 and may_open:
+            sustained = now - self.above_since >= self.sustain_s
+            if a.level >= 1.0 and may_open and sustained:
                 why = a.explain()
                 self.open = Finding(
                     device_id=device_id,

@@ -28,7 +28,8 @@ SELECT extract(epoch FROM s.ts)::float8, {SAMPLE_COLUMNS}
 FROM samples s WHERE s.device_id = %s AND s.ts >= %s AND s.ts < %s ORDER BY s.ts
 """  # noqa: S608 - the columns are the contract's metric names
 _EVENTS = """
-SELECT extract(epoch FROM ts)::float8, kind, process, signature, app_version
+SELECT extract(epoch FROM ts)::float8, kind, process, signature, app_version,
+       detail->>'reason'
 FROM events WHERE device_id = %s AND ts >= %s AND ts < %s ORDER BY ts
 """
 
@@ -48,12 +49,12 @@ def replay_device(
 ) -> tuple[list[Change], int]:
     """The finding changes a replay makes, and the number of samples it read."""
     row = conn.execute(
-        "SELECT model, os_version FROM devices WHERE device_id = %s", (device_id,)
+        "SELECT model, os_version, os_name FROM devices WHERE device_id = %s", (device_id,)
     ).fetchone()
     if row is None:
         raise UnknownDeviceError(f"no device {device_id!r} in the database")
     state = DeviceState(device_id, DEVICE_PROFILES[profile])
-    state.model, state.os_version = row
+    state.describe(row[0], row[1], os_name=row[2])
     cohorts = _cohorts(conn, state)
     rows = conn.execute(_SAMPLES, (device_id, since, until), binary=True).fetchall()
     events = [EventRow(*e) for e in conn.execute(_EVENTS, (device_id, since, until)).fetchall()]

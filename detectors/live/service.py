@@ -167,17 +167,16 @@ class DetectService:
         return changes
 
     def _describe(self, conn: psycopg.Connection, states: list[DeviceState]) -> None:
-        """Model and OS version of devices not yet known: their cohort."""
+        """Model, OS name and version of devices not yet known: their cohort and class."""
         if not states:
             return
         by_id = {s.device_id: s for s in states}
         rows = conn.execute(
-            "SELECT device_id, model, os_version FROM devices WHERE device_id = ANY(%s)",
+            "SELECT device_id, model, os_version, os_name FROM devices WHERE device_id = ANY(%s)",
             (list(by_id),),
         ).fetchall()
-        for device_id, model, os_version in rows:
-            by_id[device_id].model = model
-            by_id[device_id].os_version = os_version
+        for device_id, model, os_version, os_name in rows:
+            by_id[device_id].describe(model, os_version, os_name=os_name)
 
     # --- partitions and checkpoints
 

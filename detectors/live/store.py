@@ -12,6 +12,7 @@ worker owns the partition.
 
 from __future__ import annotations
 
+import io
 import pickle
 import zlib
 
@@ -149,8 +150,33 @@ def load(
     ).fetchone()
     if row is None or not row[0]:
         return {}, None
-    states = pickle.loads(zlib.decompress(row[0]))  # noqa: S301 - our own checkpoint
-    return states, row[1]
+    return loads(row[0]), row[1]
+
+
+def loads(blob: bytes) -> dict[str, DeviceState]:
+    """A checkpoint's device states; one written by an older version loads too."""
+    return _Unpickler(io.BytesIO(zlib.decompress(blob))).load()
+
+
+class Retired:
+    """Stands in, when a checkpoint is loaded, for a detector class that no longer
+    exists (a rule replaced since the checkpoint was written); the state that holds it
+    is of an older version and drops its rules (`DeviceState.__setstate__`)."""
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+
+class _Unpickler(pickle.Unpickler):
+    """Our own checkpoints, where a retired detector class loads as `Retired`."""
+
+    def find_class(self, module: str, name: str) -> type:
+        try:
+            return super().find_class(module, name)
+        except AttributeError:
+            if module.startswith("detectors."):
+                return Retired
+            raise
 
 
 def save(

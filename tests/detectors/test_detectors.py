@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import zlib
 
 import numpy as np
 import pytest
@@ -11,10 +12,11 @@ import pytest
 from detectors.base import Guarded
 from detectors.block import Block
 from detectors.lab.backtest import run
+from detectors.live import store
 from detectors.live.anomaly import ScaledDeviation
-from detectors.live.device import DeviceState
+from detectors.live.device import STATE_VERSION, DeviceState
 from detectors.live.findings import Assessment, Context, Explanation, Tracker
-from detectors.live.rules import REGISTRY
+from detectors.live.rules import REGISTRY, battery
 from devicecare.contracts import Severity
 from devicecare.contracts.vocabulary import FaultKind
 
@@ -87,6 +89,40 @@ def test_state_stays_small_and_survives_a_restart(faulty_fleet) -> None:
     assert restored.last_ts == state.last_ts
 
 
+def test_a_checkpoint_of_the_old_rules_still_loads(faulty_fleet, monkeypatch) -> None:
+    """A state pickled before this version (no version field, a five-field tracker, a
+    rule class since retired) keeps its open findings and description and re-learns."""
+    state = next(s for s in faulty_fleet.states if s.open_findings())
+
+    class BatteryVoltage:
+        """The retired rule, as an old checkpoint names it."""
+
+    BatteryVoltage.__module__ = battery.__name__
+    BatteryVoltage.__qualname__ = "BatteryVoltage"
+    monkeypatch.setattr(battery, "BatteryVoltage", BatteryVoltage, raising=False)
+    old = pickle.loads(pickle.dumps(state))
+    del old.__dict__["version"]
+    old.rules["battery_voltage"] = BatteryVoltage()
+    for tracker in old.trackers.values():
+        tracker.__class__ = _FiveFieldTracker
+    blob = zlib.compress(pickle.dumps({state.device_id: old}))
+    monkeypatch.delattr(battery, "BatteryVoltage")
+    loaded = store.loads(blob)[state.device_id]
+    assert loaded.rules == {} and loaded.version == STATE_VERSION
+    assert loaded.open_findings() == state.open_findings()
+    assert loaded.model == state.model
+    assert all(t.sustain_s == 0.0 for t in loaded.trackers.values())
+
+
+class _FiveFieldTracker(Tracker):
+    """Pickles as the tracker did before it had a sustain time."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Tracker, (), self.__getstate__()[:5])
+
+
 def test_late_and_repeated_samples_are_ignored() -> None:
     ts = 1.79e9 + 900 * np.arange(96)
     block = Block.from_columns(ts, {"cpu_temp_c": 40 + np.sin(ts), "cpu_load_pct": ts * 0 + 30})
@@ -137,9 +173,28 @@ def test_guarded_anomaly_model_never_learns_from_what_it_flags() -> None:
         ("Galaxy S23", "phone"),
         ("Galaxy Tab S8", "tablet"),
         ("ThinkPad X1 Carbon", "laptop"),
-        ("Gateway Pi 4", "device"),
+        ("Gateway Pi 4", "gateway"),
         (None, "device"),
     ],
 )
 def test_reasons_name_the_device_as_its_owner_would(model: str | None, noun: str) -> None:
     assert Context("d", model).noun == noun
+
+
+@pytest.mark.parametrize(
+    ("device_class", "model", "os_name", "noun"),
+    [
+        ("laptop", "Pixel 8", None, "laptop"),
+        ("Tablet", None, None, "tablet"),
+        ("gateway", "Galaxy S23", None, "gateway"),
+        ("toaster", "Pixel 8", None, "phone"),
+        (None, "XPS 13", "Ubuntu", "laptop"),
+        (None, None, None, "device"),
+    ],
+)
+def test_the_reported_device_class_comes_first(
+    device_class: str | None, model: str | None, os_name: str | None, noun: str
+) -> None:
+    """The class the device reports wins; an unknown one falls back to the model and OS
+    names, and nothing known gives "device"."""
+    assert Context("d", model, device_class=device_class, os_name=os_name).noun == noun

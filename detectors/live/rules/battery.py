@@ -1,11 +1,10 @@
-"""Battery rules: capacity fade against what use and heat explain, sudden charge drops,
-and an unsteady voltage.
+"""Battery rules: capacity fade from the fuel gauge's re-learn points, a bad cell from
+sudden charge drops and early shutdowns, and internal resistance against the battery's
+own open-circuit voltage curve.
 
-`CapacityFade` compares the measured fade of health (full / design capacity) with the
-fade that the battery's own use and temperature explain under a standard lithium-ion
-ageing model: about 0.018% of capacity per equivalent full cycle plus 0.002% per day of
-calendar ageing at 25 °C, both doubling per 10 °C (Arrhenius). A heavy-usage week or a
-heat wave raises both, so only fade beyond what they explain counts as a fault.
+Each rule states the noise it expects from the device's own history and reports a level
+of 1 only when the evidence is beyond that noise; the finding tracker then asks for the
+level to hold for its sustain time before a finding opens.
 """
 
 from __future__ import annotations
@@ -17,10 +16,18 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import Rule
-from detectors.block import Block, filled
+from detectors.block import Block, EventRow, filled
 from detectors.live.decay import DecayedMean, DecayedRegression
-from detectors.live.findings import Assessment, Context, Explanation, confidence, rounded
-from devicecare.contracts import Severity
+from detectors.live.findings import (
+    Assessment,
+    Context,
+    Explanation,
+    confidence,
+    rounded,
+    times_text,
+)
+from detectors.live.robust import Slope, theil_sen
+from devicecare.contracts import EventKind, Severity
 from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
@@ -28,6 +35,24 @@ HOUR = 3600.0
 CYCLE_FADE_PCT = 0.018
 CALENDAR_FADE_PCT_PER_DAY = 0.002
 MIN_HEALTH = 0.3
+COLD_C = 15.0
+"""Below this battery temperature a fuel gauge under-reads capacity and a cell's
+resistance rises: such samples are not evidence of a fault."""
+KERNEL_EVENTS = frozenset({EventKind.KERNEL_PANIC.value, EventKind.KERNEL_OOPS.value})
+PANIC_REBOOT_S = 600.0
+"""A reboot this soon after a panic is the panic's own."""
+EXPECTED_REBOOTS = (
+    "user",
+    "update",
+    "ota",
+    "shutdown",
+    "reboot_command",
+    "install",
+    "scheduled",
+    "battery_empty",
+)
+"""Reboot reasons that are the owner's or the system's own choice, or a battery that
+simply ran flat: not a failure."""
 
 
 def _last(values: np.ndarray) -> float:
@@ -35,7 +60,35 @@ def _last(values: np.ndarray) -> float:
     return float(values[ok[-1]]) if len(ok) else math.nan
 
 
+def _health(block: Block) -> np.ndarray:
+    design = block.col("battery_design_wh")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(design > 0, 100.0 * block.col("battery_full_wh") / design, np.nan)
+
+
+def unexpected_reboot(event: EventRow) -> bool:
+    """A reboot the owner did not ask for: no reason, a watchdog, a power loss, a panic.
+    The reason is the event's own (`detail.reason`), else its signature."""
+    if event.kind != EventKind.REBOOT.value:
+        return False
+    reason = (event.reason or event.signature or "").lower()
+    return not any(word in reason for word in EXPECTED_REBOOTS)
+
+
 class CapacityFade(Rule):
+    """Capacity fade: a robust (Theil-Sen) trend through the fuel gauge's re-learn points.
+
+    A fuel gauge re-learns full capacity now and then and jumps by about a percent each
+    time; between re-learns the value does not move. So only the points where the value
+    changes count, merged when they fall within `merge_hours` of each other, over the
+    last `window_days`. Cold readings (< 15 °C) and sudden drops (a glitch, more than
+    `glitch_pct` under the recent points) are left out; a jump up of `replaced_pct` or
+    more is a new battery and starts over. A fault needs the slope `min_t` standard
+    errors below zero (noise: the larger of the residual scatter, the re-learn steps'
+    scatter and `floor_pct`), a total decline of `min_decline_pct` over the window, and a
+    rate `excess_ratio` times what the battery's own use and heat explain under a Li-ion
+    ageing model (0.018%/cycle plus 0.002%/day, doubling per 10 °C)."""
+
     name = "capacity_fade"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_FADE,)
     needs: ClassVar[tuple[str, ...]] = ("battery_full_wh", "battery_design_wh")
@@ -43,42 +96,78 @@ class CapacityFade(Rule):
     def __init__(
         self,
         *,
-        memory_days: float = 4.0,
-        warmup_days: float = 3.0,
-        excess_ratio: float = 4.0,
-        min_fade_pct_per_day: float = 0.06,
+        window_days: float = 45.0,
+        merge_hours: float = 6.0,
+        min_points: int = 4,
+        min_t: float = 4.0,
+        min_decline_pct: float = 2.0,
+        excess_ratio: float = 3.0,
+        min_fade_pct_per_day: float = 0.05,
+        floor_pct: float = 0.8,
+        glitch_pct: float = 5.0,
+        replaced_pct: float = 5.0,
+        max_points: int = 64,
     ) -> None:
-        self.memory_days = memory_days
-        self.warmup_days = warmup_days
+        self.window_days = window_days
+        self.merge_hours = merge_hours
+        self.min_points = min_points
+        self.min_t = min_t
+        self.min_decline_pct = min_decline_pct
         self.excess_ratio = excess_ratio
         self.min_fade_pct_per_day = min_fade_pct_per_day
-        self.trend = DecayedRegression(memory_days * DAY, 2)
-        self.expected = DecayedMean(memory_days * DAY)
-        self.first = math.nan
+        self.floor_pct = floor_pct
+        self.glitch_pct = glitch_pct
+        self.replaced_pct = replaced_pct
+        self.max_points = max_points
+        self.points = np.empty((0, 2))
+        """Re-learn points, one row (time, health %) each, oldest first (an array: a
+        device keeps up to `max_points` of them, compactly)."""
+        self.expected = DecayedMean(window_days * DAY / 3)
         self.health = math.nan
         self.last: tuple[float, float] = (math.nan, math.nan)
-
-    def _health(self, block: Block) -> np.ndarray:
-        design = block.col("battery_design_wh")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(design > 0, 100.0 * block.col("battery_full_wh") / design, np.nan)
+        self.fit: Slope | None = None
 
     def score_block(self, block: Block) -> np.ndarray:
         return np.zeros(len(block))
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
-        health = self._health(block)
+        health = _health(block)
         ok = np.isfinite(health)
         if not ok.any():
             return
-        ts = block.ts
-        if math.isnan(self.first):
-            self.first = float(ts[ok][0])
-        days = (ts - self.first) / DAY
-        self.trend.update(ts, np.column_stack((np.ones(len(ts)), days)), health)
         self.health = _last(health)
-        pct = block.col("battery_pct")
         temp = filled(block.col("battery_temp_c"), 25.0)
+        warm = ok & (temp >= COLD_C)
+        previous = float(self.points[-1, 1]) if len(self.points) else math.nan
+        for i in np.flatnonzero(warm):
+            value = float(health[i])
+            if value != previous:
+                self._relearn(float(block.ts[i]), value)
+                previous = value
+        self._expected(block, temp)
+        self.fit = None
+
+    def _relearn(self, t: float, value: float) -> None:
+        """A re-learn point: merged with the last one within `merge_hours`, a glitch
+        ignored, a new battery starting over."""
+        if len(self.points):
+            recent = float(np.median(self.points[-3:, 1]))
+            if value >= recent + self.replaced_pct:
+                self.points = np.empty((0, 2))
+                self.expected = DecayedMean(self.expected.tau)
+            elif value <= recent - self.glitch_pct:
+                return
+        if len(self.points) and t - self.points[-1, 0] < self.merge_hours * HOUR:
+            self.points[-1, 1] = value
+        else:
+            self.points = np.vstack((self.points, [t, value]))
+        horizon = t - self.window_days * DAY
+        self.points = self.points[self.points[:, 0] >= horizon][-self.max_points :]
+
+    def _expected(self, block: Block, temp: np.ndarray) -> None:
+        """The fade rate the battery's own discharge and heat explain, % per day."""
+        ts = block.ts
+        pct = block.col("battery_pct")
         charging = block.col("battery_charging") > 0.5
         prev_t, prev_pct = self.last
         all_t = np.concatenate(([prev_t], ts))
@@ -93,29 +182,41 @@ class CapacityFade(Rule):
         self.expected.update(ts, rate)
         self.last = (float(ts[-1]), _last(pct))
 
+    def trend(self) -> Slope | None:
+        """The robust trend of the re-learn points, % of design capacity per day."""
+        if self.fit is None and len(self.points) >= 3:
+            self.fit = theil_sen(self.points[:, 0] / DAY, self.points[:, 1], self.floor_pct)
+        return self.fit
+
     def measured_fade(self) -> float:
-        """Capacity lost per day, % of design, over the last few days."""
-        beta = self.trend.coef(ridge=0.0)
-        return math.nan if beta is None else -float(beta[1])
+        """Capacity lost per day, % of design, from the re-learn points."""
+        fit = self.trend()
+        return math.nan if fit is None else -fit.slope
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
-        if math.isnan(self.first) or now - self.first < self.warmup_days * DAY:
-            return []
-        fade = self.measured_fade()
+        fit = self.trend()
         expected = self.expected.mean
-        if math.isnan(fade) or math.isnan(expected):
+        if fit is None or len(self.points) < self.min_points or math.isnan(expected):
             return []
+        fade = -fit.slope
+        decline = fade * fit.span
         ratio = fade / max(expected, 0.002)
-        level = min(ratio / self.excess_ratio, fade / self.min_fade_pct_per_day)
-        days_to_80 = (self.health - 80.0) / fade if fade > 0 else math.inf
+        level = min(
+            -fit.t / self.min_t,
+            decline / self.min_decline_pct,
+            fade / self.min_fade_pct_per_day,
+            ratio / self.excess_ratio,
+        )
         health = self.health
+        days_to_80 = (health - 80.0) / fade if fade > 0 else math.inf
 
         def explain() -> Explanation:
             cohort = context.cohort_median("battery_health_pct")
             reason = (
-                f"Your battery holds {health:.0f}% of its original charge and is losing "
-                f"about {fade * 30:.1f}% a month, {ratio:.0f} times faster than its use and "
-                "temperature explain"
+                f"Your {context.noun}'s battery holds {health:.0f}% of its original charge "
+                f"and is losing about {fade * 30:.1f}% a month, "
+                + (f"{ratio:.0f} times" if ratio >= 2 else "clearly")
+                + " faster than its use and temperature explain"
             )
             reason += f"; most {context.peers} hold {cohort:.0f}%." if cohort else "."
             if 0 < days_to_80 < 3 * 365:
@@ -130,9 +231,13 @@ class CapacityFade(Rule):
                 {
                     "health_pct": rounded(health, 1),
                     "fade_pct_per_day": rounded(fade, 4),
+                    "fade_t": rounded(-fit.t, 1),
+                    "relearn_noise_pct": rounded(fit.sigma, 2),
+                    "relearn_points": fit.points,
+                    "decline_pct": rounded(decline, 2),
                     "expected_fade_pct_per_day": rounded(expected, 4),
                     "fade_ratio": rounded(ratio, 2),
-                    "days_to_80_pct": rounded(min(days_to_80, 9999.0), 1),
+                    "days_to_80_pct": rounded(min(max(days_to_80, 0.0), 9999.0), 1),
                     "cohort_median_health_pct": rounded(cohort, 1),
                     "cohort_percentile_fade": rounded(
                         context.percentile("battery_fade_pct_per_day", fade), 1
@@ -144,7 +249,15 @@ class CapacityFade(Rule):
 
 
 class ChargeDrops(Rule):
-    """A bad cell: the charge level falls by many points within minutes, unplugged."""
+    """A bad cell: the charge level falls by many points within minutes, unplugged, or
+    the device shuts down with charge to spare (early shutdown).
+
+    An early shutdown is a gap in the samples followed by a reboot the owner did not ask
+    for (no reason, a watchdog, a power loss), with the battery at `shutdown_pct` or
+    more and not charging before the gap, and `min_drop_pct` lower after it (the cell
+    gave out; a hung system that a watchdog restarts keeps its charge). A device that
+    ran flat, one restarted on purpose, or one rebooting after a kernel panic is no
+    evidence of a bad cell."""
 
     name = "charge_drops"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_BAD_CELL,)
@@ -157,12 +270,18 @@ class ChargeDrops(Rule):
         min_rate_pct_per_hour: float = 30.0,
         window_days: float = 7.0,
         drops_for_fault: int = 2,
+        shutdown_pct: float = 20.0,
+        min_gap_minutes: float = 20.0,
     ) -> None:
         self.min_drop_pct = min_drop_pct
         self.min_rate_pct_per_hour = min_rate_pct_per_hour
         self.window_days = window_days
         self.drops_for_fault = drops_for_fault
+        self.shutdown_pct = shutdown_pct
+        self.min_gap_minutes = min_gap_minutes
         self.drops: list[tuple[float, float]] = []
+        self.shutdowns: list[tuple[float, float]] = []
+        """Early shutdowns: (reboot time, charge level before the gap)."""
         self.last: tuple[float, float, float] = (math.nan, math.nan, 1.0)
         self.health = 1.0
 
@@ -193,11 +312,42 @@ class ChargeDrops(Rule):
             )
         return np.where(sudden, drop, 0.0)
 
+    def _early_shutdowns(self, block: Block) -> list[tuple[float, float]]:
+        """Reboots the owner did not ask for after a gap, with charge to spare before it."""
+        panics = [e.ts for e in block.events if e.kind in KERNEL_EVENTS]
+        reboots = [
+            e
+            for e in block.events
+            if unexpected_reboot(e) and not any(0 <= e.ts - p <= PANIC_REBOOT_S for p in panics)
+        ]
+        if not reboots:
+            return []
+        prev_t, prev_pct, prev_charging = self.last
+        ts = np.concatenate(([prev_t], block.ts))
+        pct = np.concatenate(([prev_pct], block.col("battery_pct")))
+        charging = np.concatenate(([prev_charging], block.col("battery_charging")))
+        found = []
+        for event in reboots:
+            before = int(np.searchsorted(ts, event.ts, side="left")) - 1
+            if before < 0 or before + 1 >= len(ts) or not math.isfinite(ts[before]):
+                continue
+            gap = event.ts - float(ts[before])
+            level, after = float(pct[before]), float(pct[before + 1])
+            if (
+                gap >= self.min_gap_minutes * 60
+                and level >= self.shutdown_pct
+                and after <= level - self.min_drop_pct
+                and not charging[before] > 0.5
+            ):
+                found.append((event.ts, level))
+        return found
+
     def score_block(self, block: Block) -> np.ndarray:
         drops = self._drops(block)
         return np.clip(drops / (2 * self.min_drop_pct), 0.0, 1.0)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
+        self.shutdowns += self._early_shutdowns(block)
         if not len(block):
             return
         drops = self._drops(block)
@@ -205,114 +355,156 @@ class ChargeDrops(Rule):
             self.drops.append((float(block.ts[i]), float(drops[i])))
         horizon = float(block.ts[-1]) - 2 * self.window_days * DAY
         self.drops = [d for d in self.drops if d[0] >= horizon][-16:]
+        self.shutdowns = [s for s in self.shutdowns if s[0] >= horizon][-16:]
         charging = block.col("battery_charging")
         self.last = (
             float(block.ts[-1]),
-            float(block.col("battery_pct")[-1]),
+            _last(block.col("battery_pct")),
             0.0 if math.isnan(charging[-1]) else float(charging[-1]),
         )
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         if math.isnan(self.last[0]):
             return []
-        recent = [d for t, d in self.drops if t >= now - self.window_days * DAY]
-        level = len(recent) / self.drops_for_fault
+        horizon = now - self.window_days * DAY
+        recent = [d for t, d in self.drops if t >= horizon]
+        shutdowns = [pct for t, pct in self.shutdowns if t >= horizon]
+        events = len(recent) + len(shutdowns)
+        level = events / self.drops_for_fault
         deepest = max(recent, default=0.0)
+        highest = max(shutdowns, default=0.0)
 
         def explain() -> Explanation:
+            parts = []
+            if recent:
+                parts.append(
+                    f"lost charge suddenly {times_text(len(recent))} in the last week, up "
+                    f"to {deepest:.0f} points within minutes while not charging"
+                )
+            if shutdowns:
+                parts.append(
+                    f"switched itself off {times_text(len(shutdowns))} in the last week "
+                    f"with up to {highest:.0f}% charge left"
+                )
+            what = " and ".join(parts) if parts else "lost charge erratically"
             return Explanation(
                 Severity.HIGH,
-                min(0.99, 0.35 * len(recent)),
-                f"Your {context.noun}'s charge level fell suddenly {len(recent)} times in "
-                f"the last week, by up to {deepest:.0f}% within minutes, while it was not "
-                "charging: a sign of a failing battery cell. A battery check is free.",
-                {"sudden_drops_7d": len(recent), "deepest_drop_pct": rounded(deepest, 1)},
+                min(0.99, 0.35 * max(events, 1)),
+                f"Your {context.noun} {what}: a sign of a failing battery cell. "
+                "A battery check is free.",
+                {
+                    "sudden_drops_7d": len(recent),
+                    "deepest_drop_pct": rounded(deepest, 1),
+                    "early_shutdowns_7d": len(shutdowns),
+                    "charge_before_shutdown_pct": rounded(highest, 1),
+                },
             )
 
         return [Assessment(FaultKind.BATTERY_BAD_CELL, level, self.name, explain)]
 
 
-class BatteryVoltage(Rule):
-    """A swelling battery's voltage turns unsteady: the residual of the device's own
-    voltage model (charge level and current) grows against its usual spread."""
+class BatteryResistance(Rule):
+    """A failing cell's internal resistance rises: its voltage sags further under load.
 
-    name = "battery_voltage"
-    kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_SWELLING,)
+    The battery's open-circuit voltage curve (a cubic in the charge level) and its
+    resistance (volts per ampere) are learned together per device over `memory_days`,
+    by time-weighted least squares of voltage on charge level and current. The recent
+    resistance is the same fit over `recent_hours` with the learned curve held fixed.
+    Only charge levels of 15-95% count (the curve is steep at the ends, and a device
+    that ran flat and sat off is no evidence) and only warm samples (cold raises the
+    resistance of any cell). A fault needs the recent resistance at `ratio` times the
+    learned one (which allows for ageing) and `min_t` standard errors above it (noise:
+    the device's own voltage residual)."""
+
+    name = "battery_resistance"
+    kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_BAD_CELL,)
     needs: ClassVar[tuple[str, ...]] = ("battery_voltage_v", "battery_pct", "battery_current_a")
 
     def __init__(
         self,
         *,
-        memory_days: float = 7.0,
-        recent_hours: float = 12.0,
-        warmup_days: float = 1.0,
-        noise_ratio: float = 4.0,
+        memory_days: float = 30.0,
+        recent_hours: float = 48.0,
+        warmup_days: float = 3.0,
+        ratio: float = 1.5,
+        min_t: float = 4.0,
+        min_current_weight: float = 8.0,
     ) -> None:
         self.memory_days = memory_days
         self.recent_hours = recent_hours
         self.warmup_days = warmup_days
-        self.noise_ratio = noise_ratio
-        self.model = DecayedRegression(memory_days * DAY, 4)
-        self.base = DecayedMean(memory_days * DAY)
-        self.recent = DecayedMean(recent_hours * HOUR)
+        self.ratio = ratio
+        self.min_t = min_t
+        self.min_current_weight = min_current_weight
+        self.model = DecayedRegression(memory_days * DAY, 5)
+        self.recent = DecayedRegression(recent_hours * HOUR, 5)
+        self.noise = DecayedMean(memory_days * DAY)
         self.first = math.nan
         self.frozen = False
 
     @staticmethod
     def _design(block: Block) -> tuple[np.ndarray, np.ndarray]:
         p = block.col("battery_pct") / 100.0
-        x = np.column_stack((np.ones(len(block)), p, p * p, block.col("battery_current_a")))
-        return x, block.col("battery_voltage_v")
-
-    def _residual(self, block: Block) -> np.ndarray:
-        beta = self.model.coef(ridge=1e-6)
-        if beta is None:
-            return np.full(len(block), np.nan)
-        x, y = self._design(block)
-        return y - x @ beta
-
-    def _spread(self) -> float:
-        return max(math.sqrt(self.base.mean), 0.003) if self.base.s0 > 0 else math.nan
+        temp = filled(block.col("battery_temp_c"), 25.0)
+        usable = (p >= 0.15) & (p <= 0.95) & (temp >= COLD_C)
+        current = block.col("battery_current_a")
+        x = np.column_stack((np.ones(len(block)), p, p * p, p * p * p, current))
+        y = np.where(usable, block.col("battery_voltage_v"), np.nan)
+        return x, y
 
     def score_block(self, block: Block) -> np.ndarray:
-        spread = self._spread()
-        if math.isnan(spread):
-            return np.zeros(len(block))
-        z = filled(np.abs(self._residual(block)) / spread, 0.0)
-        return 1.0 - np.exp(-((z / 6.0) ** 2))
+        return np.zeros(len(block))
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
         if not len(block):
             return
         if math.isnan(self.first):
             self.first = float(block.ts[0])
-        residual = self._residual(block)
-        self.recent.update(block.ts, residual * residual)
+        x, y = self._design(block)
+        self.recent.update(block.ts, x, y)
         if self.frozen:
             return
-        x, y = self._design(block)
-        self.model.update(block.ts[mask], x[mask], y[mask])
-        self.base.update(block.ts[mask], (residual * residual)[mask])
+        beta = self.model.coef(ridge=1e-6)
+        if beta is not None:
+            residual = y - x @ beta
+            self.noise.update(block.ts, residual * residual)
+        self.model.update(block.ts, x, y)
+
+    def resistances(self) -> tuple[float, float, float]:
+        """Learned and recent resistance (ohms) and the recent one's standard error."""
+        beta = self.model.coef(ridge=1e-6)
+        weight = float(self.recent.xtx[4, 4])
+        if beta is None or weight < self.min_current_weight or self.noise.s0 <= 0:
+            return math.nan, math.nan, math.nan
+        ocv = beta[:4]
+        recent = float((self.recent.xty[4] - self.recent.xtx[4, :4] @ ocv) / weight)
+        se = max(math.sqrt(self.noise.mean), 0.002) / math.sqrt(weight)
+        return float(beta[4]), recent, se
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         if math.isnan(self.first) or now - self.first < self.warmup_days * DAY:
             return []
-        spread = self._spread()
-        if math.isnan(spread) or self.recent.s0 <= 0:
+        base, recent, se = self.resistances()
+        if math.isnan(recent) or base <= 0:
             return []
-        ratio = math.sqrt(self.recent.mean) / spread
-        level = (ratio - 1.0) / (self.noise_ratio - 1.0)
+        ratio = recent / base
+        t = (recent - base) / se
+        level = min((ratio - 1.0) / (self.ratio - 1.0), t / self.min_t)
         self.frozen = level >= 0.5
-        noise = math.sqrt(self.recent.mean)
 
         def explain() -> Explanation:
             return Explanation(
-                Severity.CRITICAL if level >= 1 else Severity.HIGH,
+                Severity.HIGH,
                 confidence(level),
-                f"Your {context.noun}'s battery voltage has become unsteady ({ratio:.0f} "
-                "times its usual spread): a sign of a swelling battery. Please stop charging "
-                "it overnight and have it checked.",
-                {"voltage_noise_ratio": rounded(ratio, 2), "voltage_noise_v": rounded(noise, 4)},
+                f"Your {context.noun}'s battery voltage now sags {ratio:.1f} times as far "
+                "under load as it used to at the same charge level: its internal "
+                "resistance has risen, a sign of a failing cell. A battery check is free.",
+                {
+                    "resistance_ohm": rounded(recent, 4),
+                    "resistance_baseline_ohm": rounded(base, 4),
+                    "resistance_ratio": rounded(ratio, 2),
+                    "resistance_t": rounded(t, 1),
+                },
             )
 
-        return [Assessment(FaultKind.BATTERY_SWELLING, level, self.name, explain)]
+        return [Assessment(FaultKind.BATTERY_BAD_CELL, level, self.name, explain)]

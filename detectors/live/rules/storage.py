@@ -1,4 +1,5 @@
-"""Storage rules: runaway filling with a time-to-full forecast, and flash wearing out."""
+"""Storage rules: sustained runaway filling (or storage sitting full) with a time-to-full
+forecast, and flash wearing out."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import numpy as np
 from detectors.base import Rule
 from detectors.block import Block, filled
 from detectors.live.decay import DecayedMean
-from detectors.live.findings import Assessment, Context, Explanation, confidence, rounded
+from detectors.live.findings import (
+    Assessment,
+    Context,
+    Explanation,
+    confidence,
+    days_text,
+    rounded,
+)
 from devicecare.contracts import Severity
 from devicecare.contracts.vocabulary import FaultKind
 
@@ -20,12 +28,18 @@ GB = 1e9
 
 
 class StorageFill(Rule):
-    """Used space growing far faster than this device's own usual growth.
+    """Used space growing far faster than this device's own usual growth, day after day,
+    or storage sitting full for days.
 
-    Growth counts only increases (a clean-up is not negative growth), per day, over the
-    last `recent_hours`; the baseline is the same over `memory_days`, learned only while
-    recent growth stays under `min_growth_gb_per_day` and the rule does not flag, so a
-    runaway that builds up slowly is not learned as the new normal."""
+    Growth counts only increases (a clean-up is not negative growth) and is summed per
+    day of data. A day's growth is beyond the device's noise at `min_growth_gb_per_day`,
+    at `min_growth_share_per_day` of the disk and at `growth_ratio` times its usual daily
+    growth (learned from calm days only, over `memory_days`); a fault needs `sustain_days`
+    such days in a row, so a burst of a day or two (an OS update re-indexing, a big
+    download) is not a runaway. Days on which the storage was full (free under
+    `full_share` of the total, or `full_gb`) for most of the observed time count as
+    well: `full_days` of the last week make a fault.
+    Days with less than `min_observed_hours` of samples (the device off) do not count."""
 
     name = "storage_fill"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.STORAGE_RUNAWAY,)
@@ -34,87 +48,180 @@ class StorageFill(Rule):
     def __init__(
         self,
         *,
-        recent_hours: float = 12.0,
-        memory_days: float = 7.0,
-        warmup_days: float = 1.0,
-        min_growth_gb_per_day: float = 2.0,
+        memory_days: float = 14.0,
+        min_growth_gb_per_day: float = 1.0,
+        min_growth_share_per_day: float = 0.02,
         growth_ratio: float = 5.0,
+        sustain_days: int = 3,
+        full_share: float = 0.01,
+        full_gb: float = 0.2,
+        full_days: int = 4,
+        min_observed_hours: float = 6.0,
     ) -> None:
-        self.recent_hours = recent_hours
         self.memory_days = memory_days
-        self.warmup_days = warmup_days
         self.min_growth_gb_per_day = min_growth_gb_per_day
+        self.min_growth_share_per_day = min_growth_share_per_day
         self.growth_ratio = growth_ratio
-        self.recent = DecayedMean(recent_hours * HOUR)
+        self.sustain_days = sustain_days
+        self.full_share = full_share
+        self.full_gb = full_gb
+        self.full_days = full_days
+        self.min_observed_hours = min_observed_hours
         self.base = DecayedMean(memory_days * DAY)
+        self.days: dict[int, list[float]] = {}
+        """Per day of data: [growth bytes, seconds full, seconds observed]."""
+        self.learned_through = -1
+        """The last day whose growth the baseline has seen (or skipped)."""
         self.last: tuple[float, float] = (math.nan, math.nan)
         self.free = math.nan
+        self.total = 0.0
         self.first = math.nan
         self.frozen = False
 
-    def _growth(self, block: Block) -> np.ndarray:
+    def _threshold(self) -> float:
+        base = self.base.mean if self.base.s0 > 0 else 0.0
+        return max(
+            self.min_growth_gb_per_day * GB,
+            self.min_growth_share_per_day * self.total,
+            self.growth_ratio * base,
+        )
+
+    def score_block(self, block: Block) -> np.ndarray:
         used = block.col("storage_total_bytes") - block.col("storage_free_bytes")
         prev_t, prev_used = self.last
         ts = np.concatenate(([prev_t], block.ts))
         used = np.concatenate(([prev_used], used))
         days = np.diff(ts) / DAY
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(
+            growth = np.where(
                 (days > 0) & (days < 2), np.clip(np.diff(used), 0.0, None) / days, np.nan
             )
-
-    def _threshold(self) -> float:
-        base = self.base.mean if self.base.s0 > 0 else 0.0
-        return max(self.min_growth_gb_per_day * GB, self.growth_ratio * base)
-
-    def score_block(self, block: Block) -> np.ndarray:
-        growth = filled(self._growth(block), 0.0)
-        return np.clip(growth / (2 * self._threshold()), 0.0, 1.0)
+        return np.clip(filled(growth, 0.0) / (2 * self._threshold()), 0.0, 1.0)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
-        used = block.col("storage_total_bytes") - block.col("storage_free_bytes")
+        total = block.col("storage_total_bytes")
+        free = block.col("storage_free_bytes")
+        used = total - free
         ok = np.flatnonzero(np.isfinite(used))
         if not len(ok):
             return
+        ts, used, total, free = block.ts[ok], used[ok], total[ok], free[ok]
         if math.isnan(self.first):
-            self.first = float(block.ts[ok[0]])
-        growth = self._growth(block)
-        self.recent.update(block.ts, growth)
-        calm = self.recent.mean < self.min_growth_gb_per_day * GB
-        if calm and not self.frozen:
-            self.base.update(block.ts[mask], growth[mask])
-        self.last = (float(block.ts[ok[-1]]), float(used[ok[-1]]))
-        self.free = float(block.col("storage_free_bytes")[ok[-1]])
+            self.first = float(ts[0])
+        prev_t, prev_used = self.last
+        all_t = np.concatenate(([prev_t], ts))
+        all_used = np.concatenate(([prev_used], used))
+        dt = np.diff(all_t)
+        adjacent = np.isfinite(dt) & (dt > 0) & (dt < DAY)
+        growth = np.where(adjacent, np.clip(np.diff(all_used), 0.0, None), 0.0)
+        observed = np.where(adjacent, dt, 0.0)
+        full = free <= np.maximum(self.full_share * total, self.full_gb * GB)
+        day = np.floor(ts / DAY).astype(np.int64)
+        for d in np.unique(day).tolist():
+            sel = day == d
+            entry = self.days.setdefault(d, [0.0, 0.0, 0.0])
+            entry[0] += float(growth[sel].sum())
+            entry[1] += float(observed[sel & full].sum())
+            entry[2] += float(observed[sel].sum())
+        self._learn_days(int(day[-1]))
+        self.last = (float(ts[-1]), float(used[-1]))
+        self.free = float(free[-1])
+        self.total = float(total[-1]) if math.isfinite(total[-1]) else self.total
+
+    def _learn_days(self, today: int) -> None:
+        """Completed, calm days teach the usual growth; old days are dropped."""
+        threshold = self._threshold()
+        for d in sorted(self.days):
+            if d >= today:
+                break
+            if d <= self.learned_through:
+                continue
+            self.learned_through = d
+            growth, _, observed = self.days[d]
+            rate = growth * DAY / observed if observed > 0 else math.inf
+            calm = observed >= self.min_observed_hours * HOUR and rate < threshold / 2
+            if calm and not self.frozen:
+                self.base.update(np.array([(d + 1) * DAY]), np.array([growth * DAY / observed]))
+        horizon = today - 8
+        self.days = {d: v for d, v in self.days.items() if d >= horizon}
+
+    def rebaseline(self, now: float) -> None:
+        """After an OS update (which may move files, re-index, cache anew): the usual
+        growth is learned anew from the days after it."""
+        self.base = DecayedMean(self.base.tau)
+        self.learned_through = int(now // DAY)
+        self.frozen = False
+
+    def _recent(self, now: float) -> tuple[list[float], int]:
+        """Daily growth rates (bytes/day) of the last complete observed days, newest
+        last, and how many of the last seven days the storage sat full."""
+        today = int(now // DAY)
+        rates, full = [], 0
+        for d in sorted(self.days):
+            growth, full_s, observed = self.days[d]
+            if observed < self.min_observed_hours * HOUR:
+                continue
+            if full_s >= 0.5 * observed:
+                full += 1
+            if d < today:
+                rates.append(growth * DAY / observed)
+        return rates[-self.sustain_days :], full
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
-        if math.isnan(self.first) or now - self.first < self.warmup_days * DAY:
+        if math.isnan(self.first):
             return []
-        rate = self.recent.mean
-        if math.isnan(rate):
-            return []
-        level = rate / self._threshold()
-        self.frozen = level >= 0.5
-        usual = self.base.mean
+        rates, full = self._recent(now)
+        threshold = self._threshold()
+        growing = (
+            min(rates) / threshold * min(1.0, len(rates) / self.sustain_days) if rates else 0.0
+        )
+        full_now = self.free <= max(self.full_share * self.total, self.full_gb * GB)
+        filled_level = full / self.full_days if full_now else min(full / self.full_days, 0.9)
+        level = max(growing, filled_level)
+        self.frozen = growing >= 0.5
+        usual = self.base.mean if self.base.s0 > 0 else math.nan
+        rate = float(np.median(rates)) if rates else 0.0
         free = self.free
 
         def explain() -> Explanation:
             days_to_full = free / rate if rate > 0 else math.inf
-            if days_to_full < 1:
-                severity = Severity.CRITICAL
+            if full or days_to_full < 1:
+                severity = Severity.CRITICAL if full >= self.full_days else Severity.HIGH
             elif days_to_full < 7:
                 severity = Severity.HIGH
             else:
                 severity = Severity.MEDIUM
-            times = f", {rate / usual:.0f} times faster than usual" if usual > 0 else ""
+            noun = context.noun
+            if filled_level >= growing:
+                reason = (
+                    f"Your {noun}'s storage has been full on {full} of the last 7 days, "
+                    "so apps cannot save data and updates fail."
+                )
+            else:
+                times = (
+                    f", {rate / usual:.0f} times faster than usual"
+                    if usual > 0 and rate / usual >= 2
+                    else ""
+                )
+                ahead = (
+                    "it is full within a day"
+                    if days_to_full < 1
+                    else f"it is full {days_text(days_to_full)}"
+                )
+                reason = (
+                    f"Your {noun}'s storage has been filling by {rate / GB:.1f} GB a day "
+                    f"for {len(rates)} days{times}; at this rate {ahead}."
+                )
             return Explanation(
                 severity,
                 confidence(level),
-                f"Your {context.noun}'s storage is filling by {rate / GB:.1f} GB a day{times}; "
-                f"at this rate it is full in {days_to_full:.0f} days. A runaway app log or "
-                "cache is the usual cause: our clean-up guide shows how to find and clear it.",
+                reason + " A runaway app log or cache is the usual cause: our clean-up "
+                "guide shows how to find and clear it.",
                 {
                     "growth_gb_per_day": rounded(rate / GB, 2),
                     "usual_growth_gb_per_day": rounded(usual / GB, 2),
+                    "days_of_growth": len(rates),
+                    "days_full_7d": full,
                     "free_gb": rounded(free / GB, 1),
                     "days_to_full": rounded(min(days_to_full, 9999.0), 1),
                 },

@@ -2,13 +2,14 @@
 
 `ThermalPaths` looks at the battery's temperature minus the CPU's. Both follow the
 ambient temperature, so the difference does not move on a hot day or in a heat wave;
-what it does depend on (load, charging) is learned per device as a linear model. Its
-residual then separates three faults: a swelling battery runs warm whether charging or
-not; a faulty charger heats the battery only while charging; failed cooling heats the
-CPU, pushing the difference the other way. `CpuLoad` watches how steeply the CPU heats
-with load: failed cooling makes the slope steeper, ambient heat only lifts the line (and
-moves too slowly to show in the sample-to-sample changes the slope is measured on).
-It covers devices without a battery sensor and counts throttling.
+what it does depend on (load, power source, charging) is learned per device in cells of
+load band x power state. The recent difference against the cell's baseline separates
+three faults: a swelling battery runs warm while not charging; a faulty charger heats
+the battery only while charging; failed cooling heats the CPU, pushing the difference
+the other way. `CpuLoad` covers devices without a battery temperature (gateways): it
+watches how steeply the CPU heats with load, where failed cooling makes the slope
+steeper and ambient heat only lifts the line (and moves too slowly to show in the
+sample-to-sample changes the slope is measured on).
 """
 
 from __future__ import annotations
@@ -20,17 +21,27 @@ import numpy as np
 
 from detectors.base import Rule
 from detectors.block import Block, filled
-from detectors.live.decay import DecayedMean, DecayedRegression
+from detectors.live.decay import DecayedCells, DecayedMean, DecayedRegression
 from detectors.live.findings import Assessment, Context, Explanation, confidence, rounded
 from devicecare.contracts import Severity
 from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 HOUR = 3600.0
-MIN_CHARGING_LEARNED = 48.0
-"""Charging samples' worth the model must have learned before charging residuals count."""
+LOAD_BANDS = np.array([0.0, 10.0, 25.0, 40.0, 60.0, 80.0])
+"""Lower edges of the CPU load bands (%)."""
+ON_BATTERY, ON_MAINS, CHARGING = 0, 1, 2
+POWER_STATES = 3
+MAINS_CURRENT_A = 0.05
+"""Not charging and drawing less than this from the battery: running on mains."""
 MIN_WEIGHT = 8.0
-"""Samples' worth of recent evidence (decayed) needed before a residual mean counts."""
+"""Samples' worth of recent evidence (decayed) needed before a difference counts."""
+MIN_BASE_WEIGHT = 8.0
+"""Samples' worth of baseline a cell needs before its recent mean is compared."""
+MIN_THROTTLED = 0.02
+THROTTLING_RATIO = 2.0
+"""Throttling at this multiple of the device's usual share (and at least 2% of the time)
+supports failed cooling."""
 MAX_STEP_S = 3600.0
 """Consecutive samples further apart than this are not compared."""
 
@@ -42,6 +53,26 @@ def _score(z: np.ndarray) -> np.ndarray:
 
 
 class ThermalPaths(Rule):
+    """Battery minus CPU temperature, per load band and power state, recent against the
+    device's own baseline.
+
+    Samples fall in cells of `LOAD_BANDS` x power state (on battery, on mains, charging),
+    since the same load means different power (and heat) on mains and on battery.
+    Throttled samples are left out (throttling caps the CPU's temperature). Each cell
+    keeps a baseline over `memory_days` and a recent mean over `recent_hours`
+    (`charging_hours` for charging cells, pooling several charge sessions). The
+    difference recent - baseline, averaged over the cells with enough of both, is read
+    against the device's own noise (the cells' pooled standard deviation):
+
+    - failed cooling: the CPU hotter at light load (the difference negative), beyond
+      max(`cooling_c`, `noise_k` sigma); more throttling than usual adds to it;
+    - a swelling battery: the battery warmer while not charging, beyond max(`swelling_c`,
+      `noise_k` sigma);
+    - a faulty charger: extra heat only while charging, beyond max(`charger_c`, `noise_k`
+      sigma) over what the battery shows when not charging.
+
+    The baseline stops learning while any of them is half-way to a fault."""
+
     name = "thermal_paths"
     kinds: ClassVar[tuple[str, ...]] = (
         FaultKind.BATTERY_SWELLING,
@@ -53,13 +84,15 @@ class ThermalPaths(Rule):
     def __init__(
         self,
         *,
-        memory_days: float = 7.0,
-        recent_hours: float = 8.0,
-        charging_hours: float = 24.0,
+        memory_days: float = 21.0,
+        recent_hours: float = 24.0,
+        charging_hours: float = 48.0,
         warmup_days: float = 2.0,
         swelling_c: float = 2.0,
         charger_c: float = 2.5,
-        cooling_c: float = 3.0,
+        cooling_c: float = 2.5,
+        noise_k: float = 1.0,
+        light_bands: int = 3,
     ) -> None:
         self.memory_days = memory_days
         self.recent_hours = recent_hours
@@ -68,110 +101,136 @@ class ThermalPaths(Rule):
         self.swelling_c = swelling_c
         self.charger_c = charger_c
         self.cooling_c = cooling_c
-        self.model = DecayedRegression(memory_days * DAY, 3)
-        self.noise = DecayedMean(memory_days * DAY)
-        self.resting = DecayedMean(recent_hours * HOUR)
-        self.charging = DecayedMean(charging_hours * HOUR)
+        self.noise_k = noise_k
+        self.light_bands = light_bands
+        cells = len(LOAD_BANDS) * POWER_STATES
+        charging = np.arange(cells) % POWER_STATES == CHARGING
+        self.base = DecayedCells(np.full(cells, memory_days * DAY))
+        self.recent = DecayedCells(np.where(charging, charging_hours * HOUR, recent_hours * HOUR))
+        self.throttled_base = DecayedMean(memory_days * DAY)
+        self.throttled_now = DecayedMean(recent_hours * HOUR)
         self.first = math.nan
-        self.charge_excess = 0.0
         self.levels = (0.0, 0.0, 0.0)
         """Swelling, charger and cooling levels as last seen with enough evidence: one
         without fresh evidence (no charging lately) keeps its last value."""
         self.frozen = False
 
     @staticmethod
-    def _design(block: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        load = block.col("cpu_load_pct") / 100.0
-        charging = filled(block.col("battery_charging"), 0.0)
-        x = np.column_stack((np.ones(len(block)), load, charging))
+    def _cells(block: Block) -> tuple[np.ndarray, np.ndarray]:
+        load = filled(block.col("cpu_load_pct"), 0.0)
+        band = np.clip(np.searchsorted(LOAD_BANDS, load, side="right") - 1, 0, len(LOAD_BANDS) - 1)
+        charging = filled(block.col("battery_charging"), 0.0) > 0.5
+        current = block.col("battery_current_a")
+        mains = ~charging & np.isfinite(current) & (current >= -MAINS_CURRENT_A)
+        state = np.where(charging, CHARGING, np.where(mains, ON_MAINS, ON_BATTERY))
         y = block.col("battery_temp_c") - block.col("cpu_temp_c")
-        return x, y, charging
-
-    def _residual(self, block: Block) -> tuple[np.ndarray, np.ndarray]:
-        x, y, charging = self._design(block)
-        beta = self.model.coef()
-        if beta is None:
-            return np.full(len(block), np.nan), charging
-        return y - x @ beta, charging
-
-    def _sigma(self) -> float:
-        return max(self.noise.std if self.noise.s0 > 0 else math.nan, 0.5)
+        y = np.where(filled(block.col("thermal_throttled"), 0.0) > 0.5, np.nan, y)
+        return band * POWER_STATES + state, y
 
     def score_block(self, block: Block) -> np.ndarray:
-        residual, _ = self._residual(block)
-        sigma = self._sigma()
-        if math.isnan(sigma) or not self.warm(block.ts[-1] if len(block) else math.nan):
+        if not len(block) or not self.warm(float(block.ts[-1])):
             return np.zeros(len(block))
-        return _score(np.abs(residual) / sigma)
+        cell, y = self._cells(block)
+        sigma = np.sqrt(self.base.variances[cell])
+        z = np.abs(y - self.base.means[cell]) / np.maximum(filled(sigma, 1.0), 0.5)
+        return _score(z)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
         if not len(block):
             return
         if math.isnan(self.first):
             self.first = float(block.ts[0])
-        residual, charging = self._residual(block)
-        on = charging > 0.5
-        self.resting.update(block.ts[~on], residual[~on])
-        self.charging.update(block.ts[on], residual[on])
+        cell, y = self._cells(block)
+        throttled = block.col("thermal_throttled")
+        self.recent.update(block.ts, cell, y)
+        self.throttled_now.update(block.ts, throttled)
         if self.frozen:
             return
-        x, y, _ = self._design(block)
-        learn = mask if self.warm(float(block.ts[-1])) else np.ones(len(block), dtype=bool)
-        self.model.update(block.ts[learn], x[learn], y[learn])
-        ok = learn & np.isfinite(residual)
-        self.noise.update(block.ts[ok], residual[ok])
+        self.base.update(block.ts, cell, y)
+        self.throttled_base.update(block.ts, throttled)
 
     def warm(self, now: float) -> bool:
-        return (
-            not math.isnan(self.first)
-            and now - self.first >= self.warmup_days * DAY
-            and self.model.weight > 0
-        )
+        return not math.isnan(self.first) and now - self.first >= self.warmup_days * DAY
+
+    def rebaseline(self, now: float) -> None:
+        """An OS update may change how hot the CPU runs for a load: learn anew, with a
+        fresh warm-up."""
+        self.base = DecayedCells(self.base.tau)
+        self.recent = DecayedCells(self.recent.tau)
+        self.throttled_base = DecayedMean(self.throttled_base.tau)
+        self.first = now
+        self.levels = (0.0, 0.0, 0.0)
+        self.frozen = False
+
+    def _excess(self, cells: np.ndarray, now: float) -> float:
+        """Recent minus baseline, weighted over the chosen cells that have enough of
+        both (NaN when none has)."""
+        base_w = self.base.weights_at(now)
+        recent_w = self.recent.weights_at(now)
+        ok = cells & (base_w >= MIN_BASE_WEIGHT) & (recent_w >= 1.0)
+        if recent_w[ok].sum() < MIN_WEIGHT:
+            return math.nan
+        diff = self.recent.means[ok] - self.base.means[ok]
+        return float(np.average(diff, weights=recent_w[ok]))
+
+    def sigma(self) -> float:
+        """The device's own within-cell noise of battery minus CPU temperature."""
+        w = self.base.s0
+        ok = w > 0
+        if not ok.any():
+            return math.nan
+        return float(math.sqrt(np.average(self.base.variances[ok], weights=w[ok])))
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         if not self.warm(now):
             return []
-        rest = self.resting.mean if self.resting.weight_at(now) >= MIN_WEIGHT else math.nan
-        charge = (
-            self.charging.mean
-            if self.charging.weight_at(now) >= MIN_WEIGHT
-            and self.model.xtx[2, 2] >= MIN_CHARGING_LEARNED
-            else math.nan
-        )
-        both = [v for v in (rest, charge) if not math.isnan(v)]
-        if not both:
+        sigma = self.sigma()
+        if math.isnan(sigma):
             return []
+        index = np.arange(len(self.base.tau))
+        state, band = index % POWER_STATES, index // POWER_STATES
+        resting = self._excess(state != CHARGING, now)
+        light = self._excess((band < self.light_bands) & (state != CHARGING), now)
+        charge = self._excess(state == CHARGING, now)
+        noise = self.noise_k * sigma
         swelling, charger, cooling = self.levels
-        if not math.isnan(rest):
-            swelling = min(both) / self.swelling_c
-            cooling = -float(np.mean(both)) / self.cooling_c
-            if not math.isnan(charge):
-                charger = (
-                    (charge - max(rest, 0.0)) / self.charger_c
-                    if rest < self.swelling_c / 2
-                    else 0.0
-                )
+        usual = self.throttled_base.mean
+        throttled = self.throttled_now.mean
+        more_throttling = (
+            not math.isnan(throttled)
+            and throttled >= MIN_THROTTLED
+            and throttled >= THROTTLING_RATIO * max(usual if not math.isnan(usual) else 0.0, 0.01)
+        )
+        if not math.isnan(resting):
+            swelling = resting / max(self.swelling_c, noise)
+        if not math.isnan(light):
+            cooling = -light / max(self.cooling_c, noise) * (1.25 if more_throttling else 1.0)
+        if not math.isnan(charge):
+            rest = 0.0 if math.isnan(resting) else max(resting, 0.0)
+            charger = (charge - rest) / max(self.charger_c, noise) if swelling < 0.5 else 0.0
         self.levels = (swelling, charger, cooling)
         self.frozen = max(self.levels) >= 0.5
-        if not math.isnan(charge):
-            self.charge_excess = charge
-        warmer = min(both)
-        hotter = self.charge_excess
         noun = context.noun
         evidence = {
-            "battery_minus_cpu_residual_c": rounded(rest),
-            "battery_minus_cpu_residual_charging_c": rounded(charge),
-            "residual_noise_c": rounded(self._sigma()),
+            "battery_minus_cpu_change_c": rounded(resting),
+            "battery_minus_cpu_change_light_load_c": rounded(light),
+            "battery_minus_cpu_change_charging_c": rounded(charge),
+            "noise_c": rounded(sigma),
+            "throttled_share": rounded(throttled),
+            "throttled_share_baseline": rounded(usual),
         }
+        warmer = max(resting if not math.isnan(resting) else 0.0, 0.0)
+        hotter = max(charge if not math.isnan(charge) else 0.0, 0.0)
+        cpu = max(-light if not math.isnan(light) else 0.0, 0.0)
 
         def swollen() -> Explanation:
             return Explanation(
                 Severity.CRITICAL if swelling >= 1 else Severity.HIGH,
                 confidence(swelling),
-                f"Your {noun}'s battery runs about {warmer:.0f} °C warmer than it "
-                "normally does for the same use, charging or not, while the rest of the "
-                f"{noun} does not: a sign of a swelling battery. Please stop charging it "
-                "overnight and have it checked.",
+                f"Your {noun}'s battery runs about {max(warmer, 1.0):.0f} °C warmer than it "
+                f"normally does for the same use, while the rest of the {noun} does not: a "
+                "sign of a swelling battery. Please stop charging it overnight and have it "
+                "checked.",
                 evidence,
             )
 
@@ -179,18 +238,19 @@ class ThermalPaths(Rule):
             return Explanation(
                 Severity.HIGH,
                 confidence(charger),
-                f"Your {noun}'s battery gets about {hotter:.0f} °C hotter than usual while "
-                "charging, and only then: the charger or cable is the likely cause. Try "
-                "another charger and let us check the old one.",
+                f"Your {noun}'s battery gets about {max(hotter, 1.0):.0f} °C hotter than "
+                "usual while charging, and only then: the charger or cable is the likely "
+                "cause. Try another charger and let us check the old one.",
                 evidence,
             )
 
         def hot_cpu() -> Explanation:
+            slows = f" and slows itself down {throttled:.0%} of the time" if more_throttling else ""
             return Explanation(
                 Severity.HIGH,
                 confidence(cooling),
-                f"Your {noun}'s processor runs about {-float(np.mean(both)):.0f} °C hotter "
-                "than it used to for the same work, though the battery does not: its "
+                f"Your {noun}'s processor runs about {max(cpu, 1.0):.0f} °C hotter than it "
+                f"used to at the same light load{slows}, though the battery does not: its "
                 "cooling has degraded. A free diagnostic at a store can restore it.",
                 evidence,
             )
@@ -203,6 +263,10 @@ class ThermalPaths(Rule):
 
 
 class CpuLoad(Rule):
+    """Failed cooling on a device without a battery temperature, from how steeply its
+    CPU heats with load. On a device with one, `ThermalPaths` decides (it compares like
+    with like per load band and power state); this rule then stays silent."""
+
     name = "cpu_load"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.COOLING_FAILURE,)
     needs: ClassVar[tuple[str, ...]] = ("cpu_temp_c", "cpu_load_pct")
@@ -226,6 +290,8 @@ class CpuLoad(Rule):
         self.first = math.nan
         self.last: tuple[float, float, float] = (math.nan, math.nan, math.nan)
         self.frozen = False
+        self.battery_temp = False
+        """Whether the device reports a battery temperature (then `ThermalPaths` rules)."""
 
     def _design(self, block: Block) -> tuple[np.ndarray, np.ndarray]:
         """Changes from one sample to the next: the CPU's temperature change against the
@@ -250,6 +316,7 @@ class CpuLoad(Rule):
             return
         if math.isnan(self.first):
             self.first = float(block.ts[0])
+        self.battery_temp = self.battery_temp or block.has("battery_temp_c")
         x, y = self._design(block)
         self.recent.update(block.ts, x, y)
         throttled = block.col("thermal_throttled")
@@ -266,9 +333,17 @@ class CpuLoad(Rule):
     def warm(self, now: float) -> bool:
         return not math.isnan(self.first) and now - self.first >= self.warmup_days * DAY
 
+    def rebaseline(self, now: float) -> None:
+        """After an OS update: learn the heating slope and throttling anew."""
+        self.baseline = DecayedRegression(self.baseline.tau, 2)
+        self.recent = DecayedRegression(self.recent.tau, 2)
+        self.throttled_base = DecayedMean(self.throttled_base.tau)
+        self.first = now
+        self.frozen = False
+
     def assess(self, now: float, context: Context) -> list[Assessment]:
         base, recent = self.baseline.coef(), self.recent.coef()
-        if base is None or recent is None or not self.warm(now):
+        if base is None or recent is None or not self.warm(now) or self.battery_temp:
             return []
         rise = float(recent[1] - base[1])
         level = rise / self.slope_rise_c
