@@ -106,12 +106,19 @@ def scratch_database(settings: Settings) -> Iterator[str]:
         temporary = load_settings(state_dir=root)
         try:
             local.up(temporary)
-            with scratch_database(temporary) as url:
+            # The stack's URL, filled in once: never a second temporary stack.
+            with _scratch_on(database_url(local.fill(temporary))) as url:
                 yield url
         finally:
             local.down(temporary)
             shutil.rmtree(root, ignore_errors=True)
         return
+    with _scratch_on(base) as url:
+        yield url
+
+
+@contextmanager
+def _scratch_on(base: str) -> Iterator[str]:
     name = f"devicecare_eval_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
