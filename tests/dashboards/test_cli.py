@@ -20,6 +20,8 @@ from dashboards.errors import DashboardError
 from dashboards.push import push
 from tests.support.grafana_stand_in import grafana_stand_in
 
+pytestmark = pytest.mark.integration  # the command line in subprocesses against the real database
+
 
 def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEVICECARE_DATABASE_URL": url}
@@ -32,14 +34,12 @@ def _cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.integration
 def test_check_passes_on_the_seeded_fleet(seeded_url: str) -> None:
     result = _cli("check", url=seeded_url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all ran" in result.stdout
 
 
-@pytest.mark.integration
 def test_check_names_a_failing_panel_and_an_unknown_variable(
     seeded_url: str, tmp_path: Path
 ) -> None:
@@ -54,7 +54,6 @@ def test_check_names_a_failing_panel_and_an_unknown_variable(
     assert "unknown variable $nosuch" in result.stderr
 
 
-@pytest.mark.integration
 def test_check_rejects_a_file_that_is_not_json(seeded_url: str, tmp_path: Path) -> None:
     (tmp_path / "fleet.json").write_text("{")
     result = _cli("check", "--dir", str(tmp_path), url=seeded_url)
@@ -62,7 +61,6 @@ def test_check_rejects_a_file_that_is_not_json(seeded_url: str, tmp_path: Path) 
     assert "fleet.json: not valid JSON" in result.stderr
 
 
-@pytest.mark.integration
 def test_refresh_recomputes_only_new_days(db: psycopg.Connection) -> None:
     db.execute("INSERT INTO devices (device_id, model, os_version) VALUES ('d1', 'M', '1')")
     db.execute(

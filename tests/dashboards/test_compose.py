@@ -30,6 +30,8 @@ from devicecare.mqttclient import MqttEndpoint, probe
 from devstack import processes
 from devstack.mosquitto import LocalMosquitto, find_binary, find_plugin, password_variable
 
+pytestmark = pytest.mark.integration  # a `devicecare` subprocess per service, and a real Mosquitto
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).parent / "compose_spec" / "compose-spec.json"
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -147,7 +149,6 @@ def test_grafana_gets_the_data_source_the_dashboards_use() -> None:
         assert key in grafana["environment"], f"grafana lacks {key}"
 
 
-@pytest.mark.integration
 def test_the_deployed_broker_files_run_a_real_mosquitto() -> None:
     """What `broker-files` writes (with this machine's plugin path and a free port) starts a
     real Mosquitto that admits each service account with its password and nobody else."""

@@ -13,6 +13,8 @@ from detectors.lab.backtest import resolve
 from detectors.lab.evaluate import Found, evaluate
 from devicecare.contracts.vocabulary import FaultKind
 
+pytestmark = pytest.mark.integration  # backtests of simulated fleets
+
 DAY = 86_400_000
 START = 1_790_000_000_000
 

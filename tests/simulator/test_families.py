@@ -27,6 +27,8 @@ from simulator.fleet import Fleet, Tick
 from simulator.run import Plan, simulate, start_of
 from simulator.sessions import Upload
 
+pytestmark = pytest.mark.integration  # whole simulated fleets
+
 START = 1_790_000_000_000
 STEP_S = 900.0
 TUNING, HELD_OUT = split("tuning"), split("held-out")

@@ -19,6 +19,8 @@ from simulator.sessions import Upload
 from tests.support.ingest_process import IngestWorkers
 from tests.support.polling import wait_for
 
+pytestmark = pytest.mark.integration  # the simulator against the real broker and ingest
+
 NOW = 1_790_000_000_000
 
 
@@ -65,7 +67,6 @@ def test_speed_paces_simulated_time_against_the_wall_clock() -> None:
     assert (wall1 - wall0) >= (sim1 - sim0) / 1000 / plan.speed * 0.95
 
 
-@pytest.mark.integration
 def test_a_small_fleet_lands_in_the_database(stack: Settings, db_url: str, tmp_path: Path) -> None:
     workers = IngestWorkers(stack, db_url, tmp_path)
     workers.start()

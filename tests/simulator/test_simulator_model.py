@@ -9,6 +9,8 @@ from devicecare.contracts import EventKind
 from simulator.faults import DAY_MS, FaultKind, NonFaultKind, parse_spec
 from simulator.fleet import Fleet, Tick
 
+pytestmark = pytest.mark.integration  # whole simulated devices over weeks
+
 START = 1_790_000_000_000
 STEP_S = 900.0
 
