@@ -21,6 +21,7 @@ from api.routes import (
     health,
     interactions,
     offers,
+    tasks,
     triage,
 )
 from care.service import CohortCache
@@ -75,6 +76,7 @@ def create_app(
         offers,
         triage,
         fleet_alerts,
+        tasks,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestLimits)

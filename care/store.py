@@ -600,3 +600,83 @@ def erase(conn: psycopg.Connection, customer_id: uuid.UUID, at: datetime) -> dic
 
 def day_window(until: datetime, days: float) -> tuple[datetime, datetime]:
     return until - timedelta(days=days), until
+
+
+# --- tasks: interactions with a status ---------------------------------------------------
+
+LIST_TASKS = """
+SELECT interaction_id, ts, customer_id, device_id, touchpoint, kind, offer_id, finding_id,
+       actor, summary, detail, status, due_at, closed_at, result
+FROM interactions
+WHERE status IS NOT NULL
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(touchpoint)s::text IS NULL OR touchpoint = %(touchpoint)s)
+  AND (%(device_id)s::text IS NULL OR device_id = %(device_id)s)
+  AND (%(after)s::bigint IS NULL OR interaction_id > %(after)s)
+ORDER BY interaction_id
+LIMIT %(limit)s
+"""
+
+CLOSE_TASK = """
+UPDATE interactions
+SET status = %(closed)s, closed_at = %(at)s, result = %(result)s,
+    detail = detail || %(detail)s
+WHERE interaction_id = %(interaction_id)s AND status = %(open)s
+RETURNING interaction_id, ts, customer_id, device_id, touchpoint, kind, offer_id, finding_id,
+       actor, summary, detail, status, due_at, closed_at, result
+"""
+
+TASK = """
+SELECT interaction_id, ts, customer_id, device_id, touchpoint, kind, offer_id, finding_id,
+       actor, summary, detail, status, due_at, closed_at, result
+FROM interactions WHERE interaction_id = %s AND status IS NOT NULL
+"""
+
+FINDING_FOR_FEEDBACK = "SELECT fault_kind, detector, status FROM findings WHERE finding_id = %s"
+
+FINDING_FALSE_ALARM = """
+UPDATE findings SET status = %(false_alarm)s, resolved_at = coalesce(resolved_at, %(at)s),
+    updated_at = %(at)s
+WHERE finding_id = %(finding_id)s AND status = %(open)s
+"""
+
+INSERT_FEEDBACK = """
+INSERT INTO finding_feedback (ts, finding_id, device_id, fault_kind, detector, verdict, source,
+                              offer_id, comment)
+VALUES (%(at)s, %(finding_id)s, %(device_id)s, %(fault_kind)s, %(detector)s, %(verdict)s,
+        %(source)s, %(offer_id)s, %(comment)s)
+"""
+
+
+def list_tasks(conn: psycopg.Connection, limit: int, **filters: object) -> list[dict]:
+    """Tasks (interactions with a status), oldest first, filtered by status, touch point
+    and device."""
+    params = {"status": None, "touchpoint": None, "device_id": None, "after": None}
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(LIST_TASKS, {**params, **filters, "limit": limit}).fetchall()
+
+
+def task(conn: psycopg.Connection, interaction_id: int) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(TASK, (interaction_id,)).fetchone()
+
+
+def close_task(conn: psycopg.Connection, **params: object) -> dict | None:
+    """Close an open task; the closed row, or None when it is not open (or not a task)."""
+    values = {**params, "detail": Jsonb(params["detail"])}
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(CLOSE_TASK, values).fetchone()
+
+
+def finding_for_feedback(conn: psycopg.Connection, finding_id: int) -> tuple[str, str, str] | None:
+    """A finding's (fault kind, detector, status), None when it is gone."""
+    row = conn.execute(FINDING_FOR_FEEDBACK, (finding_id,)).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def mark_finding_false_alarm(conn: psycopg.Connection, **params: object) -> None:
+    conn.execute(FINDING_FALSE_ALARM, params)
+
+
+def add_feedback(conn: psycopg.Connection, **row: object) -> None:
+    conn.execute(INSERT_FEEDBACK, row)

@@ -97,6 +97,7 @@ class Services:
             "DEVICECARE_STATE_DIR": str(settings.state_dir.resolve()),
             "DEVICECARE_DATABASE_URL": url,
             "DEVICECARE_INGEST__METRICS_PORT": "0",
+            "DEVICECARE_DETECT__METRICS_PORT": "0",
             "DEVICECARE_INGEST__SESSION_EXPIRY_S": "0",
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}

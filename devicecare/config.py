@@ -86,6 +86,8 @@ class DetectSettings(BaseModel):
         default=5000, ge=1, description="batches taken from the feed at most per read"
     )
     idle_wait_s: float = Field(default=1.0, gt=0, description="longest wait for new batches")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9465, ge=0, le=65535, description="0 turns /metrics off")
 
 
 NotifierChannel = Literal["device", "email", "webhook"]
@@ -103,6 +105,8 @@ class NotifierSettings(BaseModel):
     poll_interval_s: float = Field(
         default=30.0, gt=0, description="longest wait between passes; findings wake it sooner"
     )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9466, ge=0, le=65535, description="0 turns /metrics off")
     channels: list[NotifierChannel] = Field(
         default=["device", "email", "webhook"],
         min_length=1,

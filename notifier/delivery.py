@@ -53,6 +53,9 @@ class DeliverReport:
     held: int = 0
     undeliverable: int = 0
     by_channel: dict[str, int] = field(default_factory=dict)
+    """Messages sent, per channel."""
+    failed_by_channel: dict[str, int] = field(default_factory=dict)
+    """Failed attempts, per channel."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,9 @@ class Deliverer:
             if result.ok:
                 return SendOutcome("sent", channel, result)
             report.failed_attempts += 1
+            report.failed_by_channel[channel.name] = (
+                report.failed_by_channel.get(channel.name, 0) + 1
+            )
             log.info(
                 "%s of offer %s via %s failed (%s)%s",
                 outgoing.purpose,

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from devicecare.contracts.vocabulary import Answer, OfferStatus, TouchPoint
-from notifier import store
+from notifier import store, tasks
 from notifier.channels.base import REMINDER_SUFFIX
 from notifier.store import Interaction, OfferRow
 
@@ -83,7 +83,8 @@ def apply_answer(
     comment: str | None = None,
     device_id: str | None = None,
 ) -> AnswerOutcome:
-    """Record the owner's answer; `wrong` also marks the finding a false alarm.
+    """Record the owner's answer; `wrong` also marks the finding a false alarm, and
+    accepting a store diagnostic or call-back opens a task (the comment is the slot asked).
 
     Runs in one transaction. An answer to an offer that is already answered, resolved or
     unknown changes nothing (the same answer twice is not an error).
@@ -108,6 +109,10 @@ def apply_answer(
                 detail={"answer": choice, "comment": comment, "was": offer.status},
             ),
         )
+        if choice is Answer.ACCEPT:
+            task = tasks.task_for_accepted(offer, at, comment)
+            if task is not None:
+                store.add_interaction(conn, task)
         if choice is Answer.WRONG and offer.finding_id is not None:
             _false_alarm(conn, offer, at=at, touchpoint=where, comment=comment)
         return AnswerOutcome(True, status.value)

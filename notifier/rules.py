@@ -16,7 +16,7 @@ import tomllib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,27 @@ class DeclarativeRule(OfferRule):
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """Which open findings escalate after the owner declined their offer, and when.
+
+    A finding of one of `fault_kinds` at one of `severities` that is still open escalates:
+    a reminder `reminder_after` the decline, then a call-back task for the hotline
+    `callback_after` the decline (the `[escalation]` table of the rules file).
+    """
+
+    fault_kinds: frozenset[str]
+    severities: frozenset[Severity]
+    reminder_after: timedelta
+    callback_after: timedelta
+
+    def applies(self, fault_kind: str, severity: Severity) -> bool:
+        return fault_kind in self.fault_kinds and severity in self.severities
+
+
+NO_ESCALATION = Escalation(frozenset(), frozenset(), timedelta(0), timedelta(0))
+
+
+@dataclass(frozen=True)
 class RuleSet:
     rules: tuple[OfferRule, ...]
     offers: Mapping[str, OfferKind]
@@ -177,6 +198,7 @@ class RuleSet:
     tip_offer: str
     min_service_confidence: float
     source: str
+    escalation: Escalation = NO_ESCALATION
 
     def propose(self, finding: Finding) -> Proposal | None:
         """The offer the finding should get, or None (no rule, or a rule that says none)."""
@@ -251,7 +273,9 @@ _TOP_LEVEL = {
     "reasons",
     "rules",
     "unknown_model",
+    "escalation",
 }
+_ESCALATION_KEYS = {"fault_kinds", "severities", "reminder_after_hours", "callback_after_hours"}
 _RULE_KEYS = {"name", "fault_kinds", "severities", "offer", "min_confidence"}
 
 
@@ -300,6 +324,36 @@ class _Parser:
             tip_offer=tip_offer,
             min_service_confidence=float(confidence),
             source=self.source,
+            escalation=self.escalation(doc.get("escalation")),
+        )
+
+    def escalation(self, entry: object) -> Escalation:
+        """The `[escalation]` table; without one, nothing escalates."""
+        if entry is None:
+            return NO_ESCALATION
+        if not isinstance(entry, dict):
+            raise self.fail("escalation", "must be a table")
+        unknown = set(entry) - _ESCALATION_KEYS
+        if unknown:
+            raise self.fail("escalation", f"unknown keys {sorted(unknown)}")
+        missing = _ESCALATION_KEYS - set(entry)
+        if missing:
+            raise self.fail("escalation", f"missing keys {sorted(missing)}")
+        hours = {}
+        for key in ("reminder_after_hours", "callback_after_hours"):
+            value = entry[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise self.fail(f"escalation.{key}", "must be a positive number of hours")
+            hours[key] = timedelta(hours=value)
+        if hours["callback_after_hours"] <= hours["reminder_after_hours"]:
+            raise self.fail(
+                "escalation.callback_after_hours", "must be later than reminder_after_hours"
+            )
+        return Escalation(
+            fault_kinds=frozenset(self.fault_kinds("escalation.fault_kinds", entry["fault_kinds"])),
+            severities=frozenset(self.severities("escalation.severities", entry["severities"])),
+            reminder_after=hours["reminder_after_hours"],
+            callback_after=hours["callback_after_hours"],
         )
 
     def strings(self, where: str, value: object) -> list[str]:

@@ -3,8 +3,9 @@
 Every decision takes `now` from the caller, so the same code runs on the wall clock
 (`devicecare notify`) and on simulated time (the end-to-end demo calls `run_once` with
 the simulator's clock). A pass: answers from devices, offers whose finding resolved,
-expiry, delivery inferred from the device being seen, new offers from open findings,
-delivery of what is due, reminders. Two notifiers never run a pass at the same time
+escalation of declined safety findings (notifier/tasks.py), expiry, delivery inferred
+from the device being seen, new offers from open findings, delivery of what is due,
+reminders. Two notifiers never run a pass at the same time
 (an advisory lock); the loop wakes on `NotifyChannel.NOTIFIER` (findings or answers
 changed) or after `poll_interval_s`.
 """
@@ -22,9 +23,10 @@ import psycopg
 
 from devicecare.config import Settings
 from devicecare.endpoints import database_url
-from notifier import lifecycle, store
+from notifier import lifecycle, store, tasks
 from notifier.channels import OfferChannel, configured
 from notifier.delivery import Deliverer, DeliverReport
+from notifier.metrics import NotifierMetrics
 from notifier.proposals import Proposer, ProposeReport
 from notifier.rules import RuleSet, load_rules
 from notifier.signing import link_secret
@@ -49,6 +51,7 @@ class PassReport:
     skipped: bool = False
     answers: dict[str, int] = field(default_factory=dict)
     resolved: int = 0
+    escalated: dict[str, int] = field(default_factory=dict)
     expired: int = 0
     delivered: int = 0
     proposals: ProposeReport = field(default_factory=ProposeReport)
@@ -61,6 +64,7 @@ class PassReport:
         return not (
             self.answers
             or self.resolved
+            or self.escalated
             or self.expired
             or self.delivered
             or p.created
@@ -85,7 +89,9 @@ class PassReport:
             f"{d.deferred} deferred, {d.held} held, {d.failed_attempts} failed attempts, "
             f"{d.undeliverable} undeliverable, {d.reminders} reminders; "
             f"answers {dict(sorted(self.answers.items())) or 'none'}; "
-            f"{self.expired} expired, {self.resolved} resolved; suppressed: {suppressed}; "
+            f"{self.expired} expired, {self.resolved} resolved; "
+            f"escalated {dict(sorted(self.escalated.items())) or 'none'}; "
+            f"suppressed: {suppressed}; "
             f"{p.alerts} fleet alerts"
         )
 
@@ -108,6 +114,7 @@ class Notifier:
         self.channels = list(channels) if channels is not None else configured(settings)
         self.proposer = Proposer(self.cfg, self.rules, self.channels)
         self.deliverer = Deliverer(self.cfg, self.channels, link_secret(settings))
+        self.metrics = NotifierMetrics()
         self.conn: psycopg.Connection | None = None
 
     def connection(self) -> psycopg.Connection:
@@ -127,6 +134,7 @@ class Notifier:
         try:
             report.answers = lifecycle.process_responses(conn, now)
             report.resolved = len(lifecycle.resolve(conn, now))
+            report.escalated = tasks.escalate(conn, self.rules.escalation, now)
             expired = lifecycle.expire(conn, now)
             report.expired = len(expired)
             self._after_expiry(conn, expired, now)
@@ -134,6 +142,7 @@ class Notifier:
             report.proposals = self.proposer.run(conn, now)
             self.deliverer.deliver_due(conn, now, report.delivery)
             self.deliverer.remind(conn, now, report.delivery)
+            self.metrics.passed(conn, report)
         finally:
             store.unlock(conn)
         return report
@@ -149,6 +158,7 @@ class Notifier:
         """Pass after pass until `stop` is set; woken early by new findings or answers."""
         listener: psycopg.Connection | None = None
         backoff = 1.0
+        self.metrics.serve(self.cfg.metrics_host, self.cfg.metrics_port)
         log.info(
             "notifier started: channels %s, rules %s",
             [c.name for c in self.channels],
@@ -190,6 +200,7 @@ class Notifier:
                 return
 
     def close(self) -> None:
+        self.metrics.close()
         for channel in self.channels:
             channel.close()
         if self.conn is not None:

@@ -28,6 +28,7 @@ from devicecare.contracts.vocabulary import (
     NotifyChannel,
     OfferStatus,
     Severity,
+    TaskStatus,
     TouchPoint,
 )
 from notifier.channels.base import Purpose, Recipient
@@ -201,6 +202,9 @@ class Interaction:
     finding_id: int | None = None
     actor: str = "notifier"
     detail: Mapping[str, Any] | None = None
+    status: TaskStatus | None = None
+    """Set for an actionable entry (a task); None for a plain timeline entry."""
+    due_at: datetime | None = None
 
     @classmethod
     def of_offer(
@@ -793,9 +797,9 @@ def response_done(conn: psycopg.Connection, response: Response, now: datetime) -
 
 _INTERACTION = """
 INSERT INTO interactions (ts, customer_id, device_id, touchpoint, kind, offer_id, finding_id,
-                          actor, summary, detail)
+                          actor, summary, detail, status, due_at)
 VALUES (%(ts)s, %(customer_id)s, %(device_id)s, %(touchpoint)s, %(kind)s, %(offer_id)s,
-        %(finding_id)s, %(actor)s, %(summary)s, %(detail)s)
+        %(finding_id)s, %(actor)s, %(summary)s, %(detail)s, %(status)s, %(due_at)s)
 """
 
 
@@ -1072,3 +1076,61 @@ def counts(
         fleet_alerts=one(_FLEET_ALERTS, _between("raised_at", since, until))[0],
         attempts={channel: (ok, failed) for channel, ok, failed in attempts},
     )
+
+
+# ---------------------------------------------------------------- escalation
+
+
+@dataclass(frozen=True)
+class DeclinedCase:
+    """An open finding whose latest answered offer was declined, with the escalation steps
+    (interaction kinds) already taken for it."""
+
+    finding_id: int
+    fault_kind: str
+    severity: Severity
+    offer_id: uuid.UUID
+    device_id: str
+    customer_id: uuid.UUID | None
+    title: str
+    declined_at: datetime
+    steps: list[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity(self.severity))
+
+
+_DECLINED_OPEN = """
+SELECT finding_id, fault_kind, severity, offer_id, device_id, customer_id, title, declined_at,
+       steps
+FROM (SELECT DISTINCT ON (o.finding_id)
+             o.finding_id, f.fault_kind, f.severity, o.offer_id, o.device_id, o.customer_id,
+             o.title, o.status, o.answered_at AS declined_at,
+             ARRAY(SELECT i.kind FROM interactions i
+                   WHERE i.finding_id = o.finding_id AND i.kind = ANY(%(steps)s)) AS steps
+      FROM offers o JOIN findings f ON f.finding_id = o.finding_id
+      WHERE f.status = %(open)s AND f.fault_kind = ANY(%(kinds)s)
+        AND f.severity = ANY(%(severities)s) AND o.answered_at IS NOT NULL
+      ORDER BY o.finding_id, o.answered_at DESC) last_answer
+WHERE status = %(declined)s
+"""
+
+
+def declined_open(
+    conn: psycopg.Connection,
+    fault_kinds: Iterable[str],
+    severities: Iterable[Severity],
+    steps: Sequence[str],
+) -> list[DeclinedCase]:
+    """Open findings of these kinds and severities whose last answer was a decline."""
+    with conn.cursor(row_factory=class_row(DeclinedCase)) as cur:
+        return cur.execute(
+            _DECLINED_OPEN,
+            {
+                "open": FindingStatus.OPEN,
+                "declined": OfferStatus.DECLINED,
+                "kinds": list(fault_kinds),
+                "severities": [str(s) for s in severities],
+                "steps": list(steps),
+            },
+        ).fetchall()

@@ -6,6 +6,10 @@ is the oldest transaction still running: everything below it has committed (or r
 back) for good, so no batch can appear there later, which an ever-increasing id alone
 would not promise when ingest workers commit out of order. The rows of those batches
 are then fetched by (device, seq) and time range, grouped per device into blocks.
+Batches of a device whose telemetry consent is withdrawn (an explicit `telemetry: false`
+stored, as ingest reads it) are left out at read time (also
+those stored before the withdrawal), so the detectors neither learn from its data nor
+open or resolve its findings; the position still moves past them.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ SAMPLE_COLUMNS = ", ".join(
 )
 
 _BATCHES = """
-SELECT device_id, seq, channel, xid::text::bigint, first_ts, last_ts
-FROM batches
-WHERE xid >= %(lo)s::text::xid8 AND xid < %(hi)s::text::xid8
-  AND device_partition(device_id, %(partitions)s) = ANY(%(owned)s)
-ORDER BY xid, ingest_id
+SELECT b.device_id, b.seq, b.channel, b.xid::text::bigint, b.first_ts, b.last_ts
+FROM batches b
+WHERE b.xid >= %(lo)s::text::xid8 AND b.xid < %(hi)s::text::xid8
+  AND device_partition(b.device_id, %(partitions)s) = ANY(%(owned)s)
+  AND NOT EXISTS (SELECT 1 FROM devices d
+                  WHERE d.device_id = b.device_id AND NOT d.consent_telemetry
+                    AND d.consent_changed_at IS NOT NULL)
+ORDER BY b.xid, b.ingest_id
 LIMIT %(limit)s
 """
 _SAMPLES = f"""

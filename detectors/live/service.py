@@ -24,6 +24,7 @@ from detectors.live import feed, store
 from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILES, DeviceState
 from detectors.live.findings import Change
+from detectors.live.metrics import DetectMetrics
 from devicecare.config import DetectSettings
 from devicecare.contracts.vocabulary import NotifyChannel
 
@@ -60,12 +61,19 @@ class DetectService:
         self.saved_at = time.monotonic()
         self.claimed_at = 0.0
         self.dirty: set[str] = set()
+        self.metrics = DetectMetrics()
 
     # --- life cycle
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> Progress:
-        """Work until `stop` is set (or, with `until_idle`, until the feed is drained)."""
+        """Work until `stop` is set (or, with `until_idle`, until the feed is drained).
+
+        A live worker serves `/metrics` (`metrics_port`, 0: off) while it runs; a drain
+        run (`until_idle`) is a batch job that nothing scrapes, and binds no port.
+        """
         backoff = 0.2
+        if not until_idle:
+            self.metrics.serve(self.cfg.metrics_host, self.cfg.metrics_port)
         while not stop.is_set():
             try:
                 conn = self._connect()
@@ -93,6 +101,7 @@ class DetectService:
             log.error("could not checkpoint on the way out: %s", exc)
         finally:
             self._drop_connection()
+            self.metrics.close()
         log.info("detector %s stopped", self.owner)
 
     def _connect(self) -> psycopg.Connection:
@@ -134,7 +143,9 @@ class DetectService:
         )
         changes = self._detect(conn, result)
         with conn.transaction():
-            self.progress.opened += store.write_changes(conn, changes)
+            opened = store.write_changes(conn, changes)
+        self.progress.opened += opened
+        self.metrics.read(result.batches, result.samples, opened)
         self.progress.changes += len(changes)
         self.progress.batches += result.batches
         self.progress.samples += result.samples
@@ -201,6 +212,7 @@ class DetectService:
             log.warning("partition %d: lease lost to another worker; dropping it", partition)
             del self.states[partition]
             del self.positions[partition]
+        self.metrics.partitions.set(len(self.states))
         self.claimed_at = time.monotonic()
 
     def _maybe_checkpoint(self, conn: psycopg.Connection) -> None:
@@ -232,6 +244,7 @@ class DetectService:
             del self.states[partition]
             del self.positions[partition]
         self.saved_at = time.monotonic()
+        self.metrics.saved(len(self.states))
 
 
 def _ranges(numbers: list[int]) -> str:

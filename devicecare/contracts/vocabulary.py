@@ -20,6 +20,8 @@ __all__ = [
     "NotifyChannel",
     "OfferStatus",
     "Severity",
+    "TaskResult",
+    "TaskStatus",
     "TouchPoint",
     "at_least",
 ]
@@ -99,6 +101,20 @@ class OfferStatus(StrEnum):
 _LIVE = frozenset(
     {OfferStatus.CREATED, OfferStatus.SENT, OfferStatus.DELIVERED, OfferStatus.VIEWED}
 )
+
+
+class TaskStatus(StrEnum):
+    """An actionable interaction (a store visit or call-back to do): open until closed."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class TaskResult(StrEnum):
+    """What closing a task found: the fault (confirms the finding) or nothing (false alarm)."""
+
+    FAULT_FOUND = "fault_found"
+    NO_FAULT_FOUND = "no_fault_found"
 
 
 class TouchPoint(StrEnum):

@@ -97,6 +97,8 @@ def test_every_route_admits_exactly_its_roles(client: TestClient, fleet: CareFle
         ("GET", f"/triage/{triage_id}", None, STAFF),
         ("GET", "/stats/triage", None, STAFF),
         ("POST", "/fleet-alerts/999/release", None, {Role.ENGINEER, Role.ADMIN}),
+        ("GET", "/tasks?status=open", None, {Role.SUPPORT, Role.ADMIN}),
+        ("POST", "/tasks/999/close", {"result": "fault_found"}, {Role.SUPPORT, Role.ADMIN}),
         ("DELETE", f"/customers/{uuid.uuid4()}", None, {Role.ADMIN}),
     ]
     for method, path, body, allowed in routes:

@@ -31,6 +31,7 @@ def notify_env(stack: Settings, db_url: str, **notifier: str) -> dict[str, str]:
             "DEVICECARE_STATE_DIR": str(stack.state_dir),
             "DEVICECARE_DATABASE_URL": db_url,
             "DEVICECARE_NOTIFIER__LINK_SECRET": "cli-secret",
+            "DEVICECARE_NOTIFIER__METRICS_PORT": "0",
         }
         | {f"DEVICECARE_NOTIFIER__{k.upper()}": v for k, v in notifier.items()}
     )
