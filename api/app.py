@@ -23,6 +23,7 @@ from api.routes import (
     offers,
     triage,
 )
+from api.web import pages
 from care.service import CohortCache
 from devicecare import __version__
 from devicecare.config import Settings
@@ -75,6 +76,7 @@ def create_app(
         offers,
         triage,
         fleet_alerts,
+        pages,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestLimits)
