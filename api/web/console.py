@@ -24,7 +24,7 @@ from api.routes.interactions import InteractionCreate, record_interaction
 from api.routes.triage import TriageCreate, triage_device
 from api.web import access, health
 from api.web.i18n import translator
-from api.web.render import MAX_FIELD, field, form_fields, page, templates
+from api.web.render import LANG_COOKIE, MAX_FIELD, field, form_fields, page, templates
 from care import store
 from care.service import health_summary
 from care.triage import Complaint
@@ -44,7 +44,7 @@ Form = Annotated[dict[str, list[str]], Depends(form_fields)]
 
 
 def _lang(request: Request) -> str:
-    wanted = request.query_params.get("lang") or request.cookies.get("dc_lang") or ""
+    wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or ""
     if not wanted:
         wanted = request.headers.get("accept-language", "en")[:2]
     return wanted

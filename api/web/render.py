@@ -15,6 +15,7 @@ from api.web.i18n import Translator, translator
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 MAX_FIELD = 2000
+LANG_COOKIE = "dc_lang"
 
 
 async def form_fields(request: Request) -> dict[str, list[str]]:
@@ -30,9 +31,13 @@ def field(form: dict[str, list[str]], name: str) -> str:
 def page(
     request: Request, name: str, t: Translator, status: int = 200, **context: Any
 ) -> HTMLResponse:
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request, name, {"t": t, "lang": t.locale, **context}, status_code=status
     )
+    if request.query_params.get("lang"):
+        # a language chosen in the console's address is kept for its next pages
+        response.set_cookie(LANG_COOKIE, t.locale, samesite="strict", path="/console")
+    return response
 
 
 def message(request: Request, locale: str | None, key: str, status: int) -> HTMLResponse:

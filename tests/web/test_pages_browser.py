@@ -367,4 +367,6 @@ def test_support_agent_searches_triages_records_and_sees_the_owner_live(
     assert german.locator("html").get_attribute("lang") == "de"
     expect(german.get_by_role("heading", name="Verlauf", exact=True)).to_be_visible()
     _shot(german, "console-device-de-phone")
+    german.get_by_role("button", name="Filter anwenden").click()
+    assert german.locator("html").get_attribute("lang") == "de", "the language is kept"
     assert page.blocked == [] and german.blocked == []  # type: ignore[attr-defined]
