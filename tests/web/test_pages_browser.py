@@ -244,7 +244,9 @@ def test_owner_accepts_with_a_slot_or_a_number_changes_consent_and_asks_triage(
     add_device(db, device_id, world.fleet.alice)
     provision_devices(stack, [device_id])
     page = _page(browser, world, PHONE)
-    page.goto(world.base + _link(world.check))
+    token = answer_token(LINK_SECRET.encode(), str(world.check))
+    page.goto(world.base + f"/offers/{world.check}/answer?token={token}")
+    page.get_by_role("link", name="Your device's health, consent and help").click()
     assert page.url.startswith(world.base + "/care") and "token" not in page.url
     assert page.locator("html").get_attribute("lang") == "en"
     worn = page.locator(f"#device-{world.fleet.worn}")
