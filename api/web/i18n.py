@@ -199,6 +199,10 @@ TABLE: Final[dict[str, dict[str, str]]] = {
         "en": "The text is too long (at most 2000 characters).",
         "de": "Der Text ist zu lang (höchstens 2000 Zeichen).",
     },
+    "error.comment_too_long": {
+        "en": "The comment is too long (at most 500 characters).",
+        "de": "Der Kommentar ist zu lang (höchstens 500 Zeichen).",
+    },
     "error.complaint": {
         "en": "Please choose what the problem is.",
         "de": "Bitte wählen Sie, was das Problem ist.",

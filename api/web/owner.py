@@ -41,6 +41,8 @@ SERVICE_KINDS = frozenset(name for name, kind in load_rules().offers.items() if 
 CALLBACK_KIND = "support_callback"
 PHONE_MAX = 30
 PHONE_MIN = 5
+COMMENT_MAX = 500
+"""As the answer route's `comment` query parameter."""
 SLOT_HOURS = (10, 15)
 SLOT_DAYS = 3
 SATURDAY = 5
@@ -165,6 +167,7 @@ def care_page(
         answers=list(Answer),
         max_field=MAX_FIELD,
         phone_max=PHONE_MAX,
+        comment_max=COMMENT_MAX,
     )
 
 
@@ -174,6 +177,22 @@ def _owner_or_none(request: Request, secret: bytes, clock: Clock) -> Principal |
 
 def _back(anchor: str, **query: str) -> Response:
     return RedirectResponse(f"/care?{urlencode(query)}#{anchor}", status_code=303)
+
+
+def _refusal(
+    accepted_kind: str | None, *, slot: str, phone: str, comment: str | None, slots: list[str]
+) -> str | None:
+    """Why the answer's fields are refused (an `error.*` key), or None when they do."""
+    if comment is not None and len(comment) > COMMENT_MAX:
+        return "comment_too_long"
+    if accepted_kind not in SERVICE_KINDS:
+        return None
+    if accepted_kind == CALLBACK_KIND:
+        digits = phone.replace(" ", "").replace("-", "").removeprefix("+")
+        if not digits.isdigit() or not PHONE_MIN <= len(phone) <= PHONE_MAX:
+            return "phone"
+        return None
+    return None if slot in slots else "slot"
 
 
 @router.post("/offers/{offer_id}")
@@ -200,20 +219,24 @@ def answer(
     except ValueError:
         return _back(anchor, error="answer")
     slot, phone = field(form, "slot"), field(form, "phone")
+    comment = field(form, "comment") or None
     customer = store.customer(conn, principal.customer_id)
-    if choice is Answer.ACCEPT and offer["kind"] in SERVICE_KINDS:
-        if offer["kind"] == CALLBACK_KIND:
-            digits = phone.replace(" ", "").replace("-", "").removeprefix("+")
-            if not digits.isdigit() or not PHONE_MIN <= len(phone) <= PHONE_MAX:
-                return _back(anchor, error="phone")
-        elif slot not in _slots(clock(), customer["timezone"] if customer else None):
-            return _back(anchor, error="slot")
-    comment = field(form, "comment")[:500] or None
-    now = clock()
-    outcome = lifecycle.apply_answer(
-        conn, offer_id, choice.value, at=now, touchpoint=TouchPoint.WEB, comment=comment
+    refusal = _refusal(
+        offer["kind"] if choice is Answer.ACCEPT else None,
+        slot=slot,
+        phone=phone,
+        comment=comment,
+        slots=_slots(clock(), customer["timezone"] if customer else None),
     )
-    if outcome.applied and choice is Answer.ACCEPT and offer["kind"] in SERVICE_KINDS:
+    if refusal is not None:
+        return _back(anchor, error=refusal)
+    now = clock()
+    with conn.transaction():
+        outcome = lifecycle.apply_answer(
+            conn, offer_id, choice.value, at=now, touchpoint=TouchPoint.WEB, comment=comment
+        )
+        if not (outcome.applied and choice is Answer.ACCEPT and offer["kind"] in SERVICE_KINDS):
+            return _back(anchor, done="answered" if outcome.applied else "closed")
         callback = offer["kind"] == CALLBACK_KIND
         store.add_interaction(
             conn,
@@ -228,7 +251,7 @@ def answer(
             summary=(f"Call back on {phone}" if callback else f"Store visit booked for {slot}"),
             detail={"phone": phone} if callback else {"slot": slot},
         )
-    return _back(anchor, done="answered" if outcome.applied else "closed")
+    return _back(anchor, done="answered")
 
 
 @router.post("/devices/{device_id}/consent")
