@@ -24,6 +24,7 @@ from api.routes import (
     tasks,
     triage,
 )
+from api.web import pages
 from care.service import CohortCache
 from devicecare import __version__
 from devicecare.config import Settings
@@ -77,6 +78,7 @@ def create_app(
         triage,
         fleet_alerts,
         tasks,
+        pages,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestLimits)

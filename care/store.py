@@ -347,6 +347,24 @@ def device_owner(conn: psycopg.Connection, device_id: str) -> tuple[bool, uuid.U
     return (row is not None, row[0] if row else None)
 
 
+SEARCH = """
+SELECT c.customer_id, c.name, c.email, d.device_id, d.model
+FROM customers c FULL JOIN devices d ON d.customer_id = c.customer_id
+WHERE d.device_id ILIKE %(like)s OR c.name ILIKE %(like)s OR c.email ILIKE %(like)s
+   OR c.customer_id::text = %(q)s
+ORDER BY c.name NULLS LAST, d.device_id
+LIMIT %(limit)s
+"""
+
+
+def search(conn: psycopg.Connection, q: str, limit: int) -> list[dict]:
+    """Customers and devices whose device id, name or e-mail contains `q` (or whose
+    customer id is `q`), for the support console's search box."""
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(SEARCH, {"q": q, "like": like, "limit": limit}).fetchall()
+
+
 # --- timelines -------------------------------------------------------------------------
 
 _TIMELINE = """

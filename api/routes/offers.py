@@ -59,6 +59,7 @@ LABELS: dict[str, dict[str, str]] = {
         Answer.WRONG: "This is not right",
         "done": "Thank you, your answer is recorded.",
         "closed": "This offer is closed.",
+        "care": "Your device's health, consent and help",
     },
     "de": {
         Answer.ACCEPT: "Ja, gerne",
@@ -66,6 +67,7 @@ LABELS: dict[str, dict[str, str]] = {
         Answer.WRONG: "Das stimmt nicht",
         "done": "Danke, Ihre Antwort ist gespeichert.",
         "closed": "Dieses Angebot ist beendet.",
+        "care": "Zustand Ihres Geräts, Einwilligung und Hilfe",
     },
 }
 
@@ -170,6 +172,8 @@ def _page(offer: dict, token: str, note: str | None, only: Answer | None) -> str
             )
     else:
         parts.append(f"<p>{esc(labels['closed'])}</p>")
+    care = f"/care/offer/{offer['offer_id']}?{urlencode({'token': token})}"
+    parts.append(f"<p><a href='{esc(care)}'>{esc(labels['care'])}</a></p>")
     return "".join(parts) + "</body></html>"
 
 
