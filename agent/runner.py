@@ -62,6 +62,8 @@ class Agent:
         self.delivery = Delivery(settings, self.outbox, self.uplink)
         self.last_sample_ms = 0
         self.next_status = 0.0
+        self.telemetry_consent: bool | None = None
+        """Last consent state logged, so that a change is said once."""
 
     def _context(self, name: CollectorName) -> CollectorContext:
         prefix = f"collector.{name.value}."
@@ -79,6 +81,7 @@ class Agent:
         log.info("agent %s for device %s started", __version__, self.settings.device_id)
         while not stop.is_set():
             consent = Consent.load(self.store)
+            self._say_consent(consent.telemetry)
             mono = time.monotonic()
             if consent.telemetry:
                 self.collect_due(mono)
@@ -129,6 +132,9 @@ class Agent:
             except Exception:
                 log.exception("collector %s failed", name.value)
         if readings:
+            if self.last_sample_ms == 0:
+                values = sorted({key for reading in readings for key in reading.values})
+                log.info("first sample collected: %s", ", ".join(values) or "events only")
             self.last_sample_ms = ms
             rows, news = self.readings.rows(ms, readings)
             if news:
@@ -151,8 +157,10 @@ class Agent:
             remote = self.downlink.config()
             upload_s = remote.upload_interval_s if remote else self.settings.upload_interval_s
             self.schedule.uploaded(mono, float(upload_s))
-            if self.outbox.queued(Channel.TELEMETRY):
+            queued = self.outbox.queued(Channel.TELEMETRY)
+            if queued:
                 self.outbox.batch(Channel.TELEMETRY, limit, newest=True)
+            log.info("upload: %d sample(s) queued; next upload in %s", queued, _minutes(upload_s))
         while (
             self.delivery.room()
             and self.outbox.queued(Channel.TELEMETRY) >= limit
@@ -160,6 +168,16 @@ class Agent:
             and self.outbox.batch(Channel.TELEMETRY, limit, newest=False)
         ):
             pass
+
+    def _say_consent(self, telemetry: bool) -> None:
+        """Log when collection starts or stops for consent, so a silent agent explains itself."""
+        if telemetry == self.telemetry_consent:
+            return
+        self.telemetry_consent = telemetry
+        if telemetry:
+            log.info("telemetry consent given: collecting")
+        else:
+            log.info("no telemetry consent: collecting nothing (`devicecare agent consent grant`)")
 
     # --- sessions, config and status
 
@@ -198,3 +216,11 @@ class Agent:
     def _publish_status(self) -> None:
         self.uplink.publish(Channel.STATUS, self._status(DeviceState.ONLINE), retain=True)
         self.next_status = time.monotonic() + self.settings.status_interval_s
+
+
+def _minutes(seconds: float) -> str:
+    """'15 minutes', '1 minute', '30 s': the upload interval as a person reads it."""
+    minutes = seconds / 60
+    if minutes < 1:
+        return f"{seconds:g} s"
+    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")

@@ -121,10 +121,14 @@ def enroll(
 
 
 def _print_status(services: list[ServiceStatus]) -> None:
-    table = Table("service", "state", "pid", "address", "detail")
+    """Three columns, the address above the detail, so that the table stays readable in an
+    80-column terminal (the detail wraps at words; the address is never cut)."""
+    table = Table("service", "state", "address, detail")
     for s in services:
         state = "[green]up[/green]" if s.healthy else "[red]down[/red]"
-        table.add_row(s.service, state, str(s.pid or "-"), s.where, s.detail)
+        if s.pid:
+            state += f"\npid {s.pid}"
+        table.add_row(s.service, state, f"{s.where}\n{s.detail}")
     out.print(table)
 
 
