@@ -35,6 +35,11 @@ GAUGES = (
 )
 """What the owner's page shows; `normal` is the band in which nothing needs doing."""
 
+COMPARED = "battery_health_pct"
+LOW_PERCENTILE = 10.0
+"""Battery health below this percentile of the cohort is pointed out even in the normal band:
+the battery is wearing faster than those of the same model."""
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -62,6 +67,9 @@ def rows(health: dict, t: Translator) -> list[Row]:
             text = t("health.normal" if ok else "health.not_normal")
             if median is not None:
                 text += " " + t("health.cohort", median=f"{median:.0f}{g.unit}")
+            percentile = entry.get("cohort_percentile")
+            if g.figure == COMPARED and percentile is not None and percentile < LOW_PERCENTILE:
+                text += " " + t("health.below_cohort", share=f"{100 - percentile:.0f}")
         alt = f"{label}: " + ("-" if value is None else f"{value:.0f}{g.unit}")
         if median is not None:
             alt += ", " + t("health.cohort", median=f"{median:.0f}{g.unit}")

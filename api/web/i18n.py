@@ -59,6 +59,11 @@ TABLE: Final[dict[str, dict[str, str]]] = {
     },
     "health.normal": {"en": "This is normal.", "de": "Das ist normal."},
     "health.not_normal": {"en": "This is not normal.", "de": "Das ist nicht normal."},
+    "health.below_cohort": {
+        "en": "It is lower than in {share}% of devices of the same model.",
+        "de": "Er ist niedriger als bei {share} % der Geräte desselben Modells.",
+    },
+    "console.consent": {"en": "The owner's consent", "de": "Einwilligung des Besitzers"},
     "health.unknown": {"en": "Not measured yet.", "de": "Noch nicht gemessen."},
     "health.cohort": {
         "en": "Devices of the same model: {median}.",

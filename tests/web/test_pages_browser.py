@@ -251,6 +251,7 @@ def test_owner_accepts_with_a_slot_or_a_number_changes_consent_and_asks_triage(
     assert page.locator("html").get_attribute("lang") == "en"
     worn = page.locator(f"#device-{world.fleet.worn}")
     expect(worn.get_by_text("Battery health:", exact=True)).to_be_visible()
+    expect(worn).to_contain_text("lower than in 94% of devices of the same model")
     assert worn.locator("svg.chart").count() == 4
     _shot(page, "care-phone")
     _accessible(page)
