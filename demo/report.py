@@ -299,6 +299,7 @@ def write(
 <style>body{{font-family:sans-serif;max-width:72rem;margin:2rem auto}}
 th{{text-align:left;padding-right:1rem;vertical-align:top}}
 td{{vertical-align:top;padding:0.15rem 0.6rem 0.15rem 0}}
+#findings td:nth-child(-n+2){{white-space:nowrap}}
 #findings td:nth-child(5){{max-width:30rem}}</style></head>
 <body><h1>DeviceCare demo</h1>
 <p>{figures["devices"]} simulated devices over {figures["days"]} days, through MQTT,
