@@ -50,7 +50,7 @@ def api(
     import uvicorn
 
     settings = settings_of(ctx)
-    if settings.database_url is None:
+    if "DEVICECARE_DATABASE_URL" not in os.environ:  # the app's factory loads it unfilled
         from devicecare.endpoints import database_url
 
         os.environ["DEVICECARE_DATABASE_URL"] = database_url(settings)

@@ -27,8 +27,18 @@ def demo(
         str | None, typer.Option(help="Fault rates as for `devicecare simulate --faults`.")
     ] = None,
     database: Annotated[
-        str, typer.Option(help="Database the demo creates afresh on the server.")
-    ] = "devicecare_demo",
+        str | None,
+        typer.Option(
+            help="Database to fill (default: the stack's own, which the API, "
+            "`devicecare config` and the dashboards read)."
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Delete the database's data first (needed when it holds devices)."
+        ),
+    ] = False,
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
     ] = None,
@@ -39,8 +49,13 @@ def demo(
         Path | None, typer.Option(help="Also write the run's ground truth (JSON) here.")
     ] = None,
 ) -> None:
-    """Simulate a fleet through broker, ingest, detectors and notifier; print the results."""
-    from demo import report, results
+    """Simulate a fleet through broker, ingest, detectors and notifier; print the results.
+
+    The data stays in the database and the local stack keeps running, so that the
+    commands printed last (API, config, dashboards) show it; `devicecare stack down`
+    stops the stack.
+    """
+    from demo import explore, report, results
     from demo.pipeline import DemoPlan, report_path, run
     from simulator.faults import parse_spec
 
@@ -49,7 +64,7 @@ def demo(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     settings = settings_of(ctx)
-    plan = DemoPlan(devices, days, seed, upload_hours, database, faults)
+    plan = DemoPlan(devices, days, seed, upload_hours, database, faults, fresh)
     done = run(settings, plan, out)
     figures, leads = results.figures(done)
     out.print(table(figures))
@@ -60,57 +75,17 @@ def demo(
         out.print(f"figures: {json_file}")
     page = report.write(html_file or report_path(settings), done.url, done.truth, figures, leads)
     out.print(f"report: {page}\ndata: {done.url.rsplit('@', 1)[-1]}")
-
-
-def _pct(value: object) -> str:
-    return "-" if value is None else f"{float(value):.0%}"  # type: ignore[arg-type]
+    out.print(explore.guide(settings, done.url), highlight=False, soft_wrap=True)
 
 
 def table(f: dict) -> Table:
+    """The figures in two columns; the second wraps at word boundaries, so the table stays
+    readable in an 80-column terminal."""
+    from demo.results import rows
+
     t = Table(title="DeviceCare demo", show_header=False)
-    t.add_column("what")
-    t.add_column("figure", overflow="fold")
-    kinds = ", ".join(f"{k} {v}" for k, v in sorted(f["faults_by_kind"].items()))
-    recall = ", ".join(f"{k} {_pct(v)}" for k, v in sorted(f["recall_by_kind"].items()))
-    rows = [
-        ("devices, days", f"{f['devices']}, {f['days']:g}"),
-        ("samples stored", f"{f['samples']:,} of {f['samples_published']:,} published"),
-        ("faults injected", f"{f['faults']}: {kinds}"),
-        ("faults found", f"{f['faults_found']} (recall {_pct(f['recall'])}): {recall}"),
-        (
-            "false findings",
-            f"{f['false_findings']} ({f['false_per_1000_device_days']} per 1,000 device-days)",
-        ),
-        (
-            "offers reaching the owner",
-            f"{f['faults_offered']} faults, {f['faults_offered_before_call']} before the owner "
-            "would have called",
-        ),
-        (
-            "lead time (offer before call)",
-            f"median {f['median_lead_days']} days, worst {f['worst_lead_days']} days",
-        ),
-        (
-            "offers",
-            f"{f['offers_sent']} sent of {f['offers_created']} created; "
-            f"{f['offers_accepted']} accepted, {f['offers_dismissed']} dismissed, "
-            f"{f['offers_wrong']} 'wrong'",
-        ),
-        (
-            "suppressed (findings)",
-            ", ".join(f"{k} {v}" for k, v in sorted(f["suppressed"].items())) or "none",
-        ),
-        ("fleet alerts, reminders", f"{f['fleet_alerts']}, {f['reminders']}"),
-    ]
-    for kind, tally in sorted(f["non_faults"].items()):
-        rows.append(
-            (
-                f"non-fault: {kind}",
-                f"{tally['device_periods']} device-periods: {tally['nothing']} nothing, "
-                f"{tally['tip_only']} a self-help tip, {tally['repair_offer']} a repair offer",
-            )
-        )
-    rows.append(("wall time", ", ".join(f"{k} {v}" for k, v in f["timings_s"].items())))
-    for what, figure in rows:
+    t.add_column("what", ratio=1, overflow="fold")
+    t.add_column("figure", ratio=3, overflow="fold")
+    for what, figure in rows(f):
         t.add_row(what, figure)
     return t

@@ -1,7 +1,8 @@
 """`devicecare demo`: the whole loop on a simulated fleet, start to finish.
 
-1. The local stack is started if needed; a database of the demo's own is created and
-   migrated (`devicecare_demo` by default, so earlier data does not mix in).
+1. The local stack is started if needed (and left running); the stack's own database is
+   migrated and must hold no devices yet (`--fresh` empties it first), so that the API,
+   `devicecare config` and the dashboards show what the demo produced.
 2. `devicecare ingest` and `devicecare detect` run as their own processes while the
    simulator publishes the fleet through the broker as its devices.
 3. When everything is stored the live detector is stopped (it checkpoints) and a worker
@@ -10,7 +11,9 @@
    a persistent session on its offers topic, and the notifier runs on the simulated
    clock, an hour at a time; simulated owners answer the offers that reach them, as their
    devices, through the broker and ingest.
-5. The figures are computed against the simulator's ground truth.
+5. The devices' retained status messages are cleared on the broker, so that a later
+   `devicecare ingest` (on any database) does not register the simulated fleet.
+6. The figures are computed against the simulator's ground truth.
 """
 
 from __future__ import annotations
@@ -33,14 +36,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from demo.owners import Owners, Reply, assign_owners
 from detectors.live.service import DetectService
 from devicecare.config import Settings
+from devicecare.contracts import Channel
 from devicecare.contracts.accounts import ServiceAccount
 from devicecare.db.migrate import migrate
 from devicecare.endpoints import database_url, mqtt_endpoint
+from devicecare.errors import DeviceCareError
 from devstack import local
 from notifier.service import Notifier
 from simulator.fleet import Fleet
 from simulator.run import Plan, simulate, start_of
-from simulator.sessions import SessionPool
+from simulator.sessions import SessionPool, Upload
 
 REGION_TIMEZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo")
 REGION_LOCALES = ("en", "de", "en", "en")
@@ -54,8 +59,10 @@ class DemoPlan:
     days: float = 60.0
     seed: int = 7
     upload_hours: float = 12.0
-    database: str = "devicecare_demo"
+    database: str | None = None
+    """None: the stack's own database, so every other command sees the demo's data."""
     faults: str | None = None
+    fresh: bool = False
 
 
 @dataclass
@@ -73,17 +80,40 @@ class DemoRun:
     """Samples the live detector had not reached when it was stopped (finished after)."""
 
 
-def demo_database(settings: Settings, name: str) -> str:
-    """A fresh, migrated database of the demo's own on the configured server."""
-    base = database_url(settings)
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = base.rsplit("/", 1)[0] + "/" + name
+class DemoError(DeviceCareError):
+    """The demo cannot run as asked (for example, its database already holds data)."""
+
+
+def stack_database(settings: Settings) -> str:
+    """The name of the configured database: the demo's default target."""
+    return database_url(settings).rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def demo_database(settings: Settings, name: str, *, fresh: bool) -> str:
+    """The migrated, empty database `name` on the configured server, as a URL.
+
+    `fresh` drops and recreates it. Without it, a database that already holds devices is
+    refused rather than mixed into the figures: the demo measures against its own truth.
+    """
+    base = database_url(settings).rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if fresh:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     migrate(url)
+    devices = _count(url, "SELECT count(*) FROM devices")
+    if devices:
+        raise DemoError(
+            f"database {name} already holds data ({devices:,} devices): `devicecare demo --fresh` "
+            "deletes its data and starts over, `--database OTHER` uses another one"
+        )
     return url
 
 
@@ -131,7 +161,8 @@ class Services:
 def run(settings: Settings, plan: DemoPlan, console: Console) -> DemoRun:
     started = time.perf_counter()
     local.up(settings)
-    url = demo_database(settings, plan.database)
+    settings = local.fill(settings)  # loaded before `up`: a stack started just now counts too
+    url = demo_database(settings, plan.database or stack_database(settings), fresh=plan.fresh)
     sim = Plan(plan.devices, plan.days, plan.seed, plan.faults, upload_hours=plan.upload_hours)
     fleet = Fleet(
         plan.devices,
@@ -162,6 +193,7 @@ def run(settings: Settings, plan: DemoPlan, console: Console) -> DemoRun:
         _notify(settings, fleet, result, console)
     finally:
         services.stop_all()
+    _clear_retained(settings, fleet)
     result.timings["total_s"] = time.perf_counter() - started
     return result
 
@@ -285,6 +317,19 @@ def _notify(settings: Settings, fleet: Fleet, result: DemoRun, console: Console)
             notifier.close()
     result.received_offers = sum(len(v) for v in owners.received.values())
     result.timings["notify_s"] = time.perf_counter() - t0
+
+
+def _clear_retained(settings: Settings, fleet: Fleet) -> None:
+    """An empty retained message on each device's `status` topic removes the one the
+    simulator left; ingest is stopped by then, so nothing stores the empty payloads."""
+    passwords = local.provision_devices(settings, fleet.ids)
+    broker = mqtt_endpoint(settings, ServiceAccount.MONITOR)
+    pool = SessionPool(broker.host, broker.port, 2)
+    for device_id in fleet.ids:
+        pool.submit(Upload(device_id, passwords[device_id], [(Channel.STATUS, b"", True)], 0))
+    counters = pool.close()
+    if counters.failures:
+        raise DemoError(f"could not clear retained statuses: {counters.failures[:3]}")
 
 
 def _answer(owners: Owners, replies: list[Reply], url: str) -> None:

@@ -1,16 +1,21 @@
-"""The demo's HTML report: its figures and three charts (matplotlib, inline SVG).
+"""The demo's HTML report, written for a care manager: figures, findings, three charts.
 
+- a figures table in words and units (the same rows as the terminal table);
+- every finding with its plain reason and what happened to each offer it led to (or why
+  none was sent);
 - fleet health over time: open findings per fault kind, and the fleet's median battery
   health;
 - lead time: days between the offer reaching the owner and the day they would have called;
-- one device's telemetry around its fault, with onset, finding, offer and call marked.
+- one device's telemetry around its fault, with onset, finding, offer and call marked;
+  the time axis spans every marker (the call may come after the run ends), each marker
+  is an SVG group with the id `marker-<what>` and is listed with its time under the chart.
 """
 
 from __future__ import annotations
 
 import html
 import io
-import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,8 +24,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import psycopg
 
+from demo.results import readable, rows
 from detectors.lab.evaluate import DAY_MS
-from devicecare.contracts.vocabulary import FaultKind
+from devicecare.contracts.vocabulary import Answer, FaultKind, OfferStatus
 
 METRIC_OF_KIND = {
     FaultKind.BATTERY_SWELLING: ("battery_temp_c", "battery temperature, °C"),
@@ -64,7 +70,7 @@ def fleet_chart(conn: psycopg.Connection, truth: dict) -> str:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
     stamps = [_when(d) for d in days]
     if kinds:
-        top.stackplot(stamps, stacks, labels=kinds, alpha=0.85)
+        top.stackplot(stamps, stacks, labels=[readable(k) for k in kinds], alpha=0.85)
         top.legend(loc="upper left", fontsize=7, ncol=3)
     top.set_ylabel("open findings")
     top.set_title("Fleet health over time")
@@ -88,8 +94,71 @@ def lead_chart(leads: list[float]) -> str:
     return _svg(fig)
 
 
-def device_chart(conn: psycopg.Connection, truth: dict) -> tuple[str, str]:
-    """The first fault with an offer and a chartable metric; (title, svg)."""
+@dataclass(frozen=True)
+class Mark:
+    gid: str
+    text: str
+    ms: float
+    color: str
+    style: str | tuple[int, tuple[int, ...]]
+
+
+def title_of(fault: dict) -> str:
+    return f"{fault['device_id']}: {readable(fault['kind'])}"
+
+
+def _marked_chart(series: list[tuple], label: str, marks: list[Mark], end_ms: float) -> str:
+    """The device's metric from a week before the first marker to a day after the last.
+
+    Markers close together (the offer often reaches the owner within the hour of the
+    finding) get distinct colours, dash patterns and a labelled triangle (SVG id
+    `tip-<what>`) at a height of their own, so none hides another; a call after the run
+    sits past the shaded end.
+    """
+    first = min(m.ms for m in marks)
+    last = max([m.ms for m in marks] + [end_ms])
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.plot([r[0] for r in series], [r[1] for r in series], linewidth=0.6, color="tab:gray")
+    ax.set_xlim(_when(first - 7 * DAY_MS), _when(last + DAY_MS))
+    if last > end_ms:
+        ax.axvspan(_when(end_ms), _when(last + DAY_MS), color="0.92", label="after the run")
+    for height, mark in enumerate(marks):
+        line = ax.axvline(
+            _when(mark.ms),
+            color=mark.color,
+            linestyle=mark.style,
+            linewidth=1.4,
+            label=f"{mark.text} ({_when(mark.ms):%b %d %H:%M})",
+        )
+        line.set_gid(f"marker-{mark.gid}")
+        (tip,) = ax.plot(
+            [_when(mark.ms)],
+            [0.95 - 0.1 * height],
+            marker="v",
+            color=mark.color,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+        )
+        tip.set_gid(f"tip-{mark.gid}")
+        ax.annotate(
+            mark.text,
+            (mdates.date2num(_when(mark.ms)), 0.95 - 0.1 * height),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(5, 0),
+            textcoords="offset points",
+            fontsize=7,
+            va="center",
+            color=mark.color,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
+    ax.set_ylabel(label)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
+    return _svg(fig)
+
+
+def device_chart(conn: psycopg.Connection, truth: dict) -> tuple[str, str, list[Mark]]:
+    """The first fault with an offer and a chartable metric; (title, svg, its markers)."""
     offers = {
         (r[0], r[1]): r[2]
         for r in conn.execute(
@@ -110,7 +179,7 @@ def device_chart(conn: psycopg.Connection, truth: dict) -> tuple[str, str]:
             "battery_health_pct": "100 * battery_full_wh / nullif(battery_design_wh, 0)",
             "storage_free_gb": "storage_free_bytes / 1e9",
         }.get(metric, metric)
-        rows = conn.execute(
+        series = conn.execute(
             f"SELECT ts, {expression} FROM samples WHERE device_id = %s ORDER BY ts",  # noqa: S608
             (fault["device_id"],),
         ).fetchall()
@@ -119,47 +188,129 @@ def device_chart(conn: psycopg.Connection, truth: dict) -> tuple[str, str]:
             " WHERE device_id = %s AND fault_kind = %s",
             key,
         ).fetchone()[0]  # type: ignore[index]
-        fig, ax = plt.subplots(figsize=(9, 3.5))
-        ax.plot([r[0] for r in rows], [r[1] for r in rows], linewidth=0.6, color="tab:gray")
         marks = [
-            (fault["onset_ms"], "fault begins", "tab:orange"),
-            (detected, "finding", "tab:red"),
-            (offers[key], "offer reaches owner", "tab:green"),
-            (fault["visible_ms"], "owner would call", "black"),
+            Mark("onset", "fault begins", fault["onset_ms"], "tab:orange", (0, (4, 2))),
+            Mark("finding", "finding", detected, "tab:red", "-"),
+            Mark("offer", "offer reaches owner", offers[key], "tab:green", (0, (1, 1))),
+            Mark("call", "owner would call", fault["visible_ms"], "black", (0, (6, 2, 1, 2))),
         ]
-        for ms, text, color in marks:
-            if ms is not None and ms <= truth["end_ms"]:
-                ax.axvline(_when(ms), color=color, linestyle="--", label=text)
-        ax.set_ylabel(label)
-        ax.legend(fontsize=7, loc="best")
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
-        title = f"{fault['device_id']}: {fault['kind'].replace('_', ' ')}"
-        ax.set_title(title)
-        return title, _svg(fig)
-    return "no example", ""
+        marks = [m for m in marks if m.ms is not None]
+        return title_of(fault), _marked_chart(series, label, marks, truth["end_ms"]), marks
+    return "no example", "", []
+
+
+OFFER_OUTCOME = {
+    OfferStatus.CREATED: "not sent yet",
+    OfferStatus.SENT: "sent, no answer",
+    OfferStatus.DELIVERED: "delivered, no answer",
+    OfferStatus.VIEWED: "seen, no answer",
+    OfferStatus.ACCEPTED: "accepted",
+    OfferStatus.DECLINED: "declined",
+    OfferStatus.EXPIRED: "expired without an answer",
+    OfferStatus.RESOLVED: "closed: the fault is resolved",
+}
+ANSWER_OUTCOME = {
+    Answer.ACCEPT: "the owner accepted",
+    Answer.DISMISS: "the owner dismissed it",
+    Answer.WRONG: "the owner said it was wrong",
+}
+
+
+def _offer_outcome(kind: str, status: str, answer: str | None, held: str | None) -> str:
+    said = ANSWER_OUTCOME[Answer(answer)] if answer else OFFER_OUTCOME[OfferStatus(status)]
+    if held and status == OfferStatus.CREATED:
+        said += f" (held: {readable(held)})"
+    return f"{readable(kind)} offer: {said}"
+
+
+def findings_rows(conn: psycopg.Connection) -> list[tuple[str, ...]]:
+    """Every finding: when, device, fault, severity, its plain reason, and what happened to
+    each of its offers, or why it got none (the notifier's suppression reasons)."""
+    offers: dict[int, list[str]] = {}
+    for finding_id, kind, status, answer, held in conn.execute(
+        "SELECT finding_id, kind, status, answer, held_reason FROM offers"
+        " WHERE finding_id IS NOT NULL ORDER BY created_at"
+    ):
+        offers.setdefault(finding_id, []).append(_offer_outcome(kind, status, answer, held))
+    held_back = dict(
+        conn.execute(
+            "SELECT finding_id, string_agg(DISTINCT reason, ', ') FROM offer_suppressions"
+            " WHERE finding_id IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    )
+    out = []
+    for finding_id, detected, device, kind, severity, reason in conn.execute(
+        "SELECT finding_id, detected_at, device_id, fault_kind, severity, reason"
+        " FROM findings ORDER BY detected_at, finding_id"
+    ):
+        fate = offers.get(finding_id) or [
+            "no offer"
+            + (f" (held: {readable(held_back[finding_id])})" if finding_id in held_back else "")
+        ]
+        out.append(
+            (
+                f"{detected:%Y-%m-%d %H:%M}",
+                device,
+                readable(kind),
+                severity,
+                reason,
+                "; ".join(fate),
+            )
+        )
+    return out
+
+
+FINDING_COLUMNS = ("found", "device", "fault", "severity", "why", "what happened to the offer")
+
+
+def _table(table_id: str, head: tuple[str, ...] | None, body: list[tuple[str, ...]]) -> str:
+    cells = "".join(
+        "<tr><th>"
+        + html.escape(r[0])
+        + "</th>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in r[1:])
+        + "</tr>"
+        if head is None
+        else "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+        for r in body
+    )
+    thead = (
+        ""
+        if head is None
+        else "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead>"
+    )
+    return f'<table id="{table_id}">{thead}<tbody>{cells}</tbody></table>'
 
 
 def write(
     path: Path, url: str, truth: dict, figures: dict[str, object], leads: list[float]
 ) -> Path:
+    """Write the report to `path` (folders created) and return it."""
     with psycopg.connect(url) as conn:
         charts = [fleet_chart(conn, truth), lead_chart(leads)]
-        title, example = device_chart(conn, truth)
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(json.dumps(v))}</code></td></tr>"
-        for k, v in figures.items()
+        title, example, marks = device_chart(conn, truth)
+        found = findings_rows(conn)
+    legend = "".join(
+        f'<li data-marker="{m.gid}">{html.escape(m.text)}: {_when(m.ms):%Y-%m-%d %H:%M} UTC</li>'
+        for m in marks
     )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>DeviceCare demo</title>
-<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}}
+<style>body{{font-family:sans-serif;max-width:72rem;margin:2rem auto}}
 th{{text-align:left;padding-right:1rem;vertical-align:top}}
-code{{white-space:pre-wrap}}</style></head>
+td{{vertical-align:top;padding:0.15rem 0.6rem 0.15rem 0}}
+#findings td:nth-child(-n+2){{white-space:nowrap}}
+#findings td:nth-child(5){{max-width:30rem}}</style></head>
 <body><h1>DeviceCare demo</h1>
 <p>{figures["devices"]} simulated devices over {figures["days"]} days, through MQTT,
 ingest, TimescaleDB, the detectors and the notifier.</p>
+<h2>Figures</h2>{_table("figures", None, rows(figures))}
 {"".join(f"<figure>{c}</figure>" for c in charts)}
 <h2>An example: {html.escape(title)}</h2><figure>{example}</figure>
-<h2>Figures</h2><table>{rows}</table></body></html>
+<ul id="markers">{legend}</ul>
+<h2>Findings ({len(found)})</h2>
+{_table("findings", FINDING_COLUMNS, found)}
+</body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)

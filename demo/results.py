@@ -122,3 +122,71 @@ def _non_faults(truth: dict, offers: list[dict], service: set[str]) -> dict[str,
             else:
                 tally["tip_only"] += 1
     return out
+
+
+def readable(name: str) -> str:
+    """A vocabulary value as words: `battery_swelling` -> `battery swelling`."""
+    return name.replace("_", " ")
+
+
+def _pct(value: object) -> str:
+    return "-" if value is None else f"{float(value):.0%}"  # type: ignore[arg-type]
+
+
+def _days(value: object) -> str:
+    return "-" if value is None else f"{float(value):g} days"  # type: ignore[arg-type]
+
+
+def _tally(counts: dict[str, object]) -> str:
+    return ", ".join(f"{readable(k)} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def rows(f: dict) -> list[tuple[str, str]]:
+    """The figures as (what, figure) in words and units, for the terminal table and the
+    HTML report alike: a care manager reads these, not the JSON keys."""
+    recall = ", ".join(f"{readable(k)} {_pct(v)}" for k, v in sorted(f["recall_by_kind"].items()))
+    out = [
+        ("devices, days", f"{f['devices']:,} devices over {f['days']:g} days"),
+        ("samples stored", f"{f['samples']:,} of {f['samples_published']:,} published"),
+        ("faults injected", f"{f['faults']}: {_tally(f['faults_by_kind'])}"),
+        ("faults found", f"{f['faults_found']} (recall {_pct(f['recall'])}): {recall or '-'}"),
+        (
+            "false findings",
+            f"{f['false_findings']} ({f['false_per_1000_device_days']} per 1,000 device-days)",
+        ),
+        (
+            "offers reaching the owner",
+            f"{f['faults_offered']} faults, {f['faults_offered_before_call']} of them before "
+            "the owner would have called",
+        ),
+        (
+            "lead time (offer before call)",
+            f"median {_days(f['median_lead_days'])}, worst {_days(f['worst_lead_days'])}",
+        ),
+        (
+            "offers",
+            f"{f['offers_sent']} sent of {f['offers_created']} created; "
+            f"{f['offers_accepted']} accepted, {f['offers_dismissed']} dismissed, "
+            f"{f['offers_wrong']} 'wrong'",
+        ),
+        ("offers by kind", _tally(f["offers_by_kind"])),
+        ("offers by status", _tally(f["offers_by_status"])),
+        ("held back (findings)", _tally(f["suppressed"])),
+        (
+            "fleet alerts, reminders",
+            f"{f['fleet_alerts']} fleet alerts, {f['reminders']} reminders",
+        ),
+    ]
+    for kind, tally in sorted(f["non_faults"].items()):
+        out.append(
+            (
+                f"non-fault: {readable(kind)}",
+                f"{tally['device_periods']} device-periods: {tally['nothing']} nothing, "
+                f"{tally['tip_only']} a self-help tip, {tally['repair_offer']} a repair offer",
+            )
+        )
+    timings = ", ".join(
+        f"{readable(k.removesuffix('_s'))} {v:g} s" for k, v in f["timings_s"].items()
+    )
+    out.append(("wall time", timings))
+    return out
