@@ -120,6 +120,8 @@ def check_terminal(stdout: str, database: str) -> None:
     for command in ("config show --device ", "dashboards check --device ", "/timeline"):
         assert command in stdout, command
     assert "/findings" in stdout and "/offers" in stdout
+    assert "http://127.0.0.1:8000/console" in stdout
+    assert "http://127.0.0.1:8000/care?token=dcc_" in stdout, "one owner's self-care page"
     assert "left running" in stdout and "devicecare stack down" in stdout
 
 
