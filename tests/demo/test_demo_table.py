@@ -6,6 +6,7 @@ from rich.console import Console
 
 from demo.cli import table
 from demo.results import rows
+from devicecare.contracts.vocabulary import FaultKind
 
 FIGURES = {
     "devices": 500,
@@ -14,18 +15,22 @@ FIGURES = {
     "samples_published": 2_880_000,
     "faults": 65,
     "faults_by_kind": {
-        "battery_swelling": 9,
-        "battery_bad_cell": 8,
-        "cooling_failure": 7,
-        "faulty_charger": 8,
-        "crash_loop": 9,
-        "kernel_fault": 8,
-        "storage_runaway": 8,
-        "flash_eol": 8,
+        FaultKind.BATTERY_SWELLING: 9,
+        FaultKind.BATTERY_BAD_CELL: 8,
+        FaultKind.COOLING_FAILURE: 7,
+        FaultKind.FAULTY_CHARGER: 8,
+        FaultKind.CRASH_LOOP: 9,
+        FaultKind.KERNEL_FAULT: 8,
+        FaultKind.STORAGE_RUNAWAY: 8,
+        FaultKind.FLASH_EOL: 8,
     },
     "faults_found": 65,
     "recall": 1.0,
-    "recall_by_kind": {"battery_swelling": 1.0, "crash_loop": 1.0, "storage_runaway": 0.875},
+    "recall_by_kind": {
+        FaultKind.BATTERY_SWELLING: 1.0,
+        FaultKind.CRASH_LOOP: 1.0,
+        FaultKind.STORAGE_RUNAWAY: 0.875,
+    },
     "false_findings": 0,
     "false_per_1000_device_days": 0.0,
     "faults_offered": 65,
