@@ -115,8 +115,8 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[red]configuration error[/red]: {exc}", highlight=False)
+        err.print(f"[red]configuration error[/red]: {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except DeviceCareError as exc:
-        err.print(f"[red]error[/red]: {exc}", highlight=False)
+        err.print(f"[red]error[/red]: {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
