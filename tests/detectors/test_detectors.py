@@ -45,6 +45,7 @@ def test_every_rule_is_a_river_detector(name: str) -> None:
     assert again.score_one(x) == rule.score_one(x)
 
 
+@pytest.mark.integration  # a simulated fleet's backtest
 def test_each_fault_kind_is_found_before_its_owner_would_call(faulty_fleet) -> None:
     evaluation = faulty_fleet.evaluation
     end = faulty_fleet.truth["end_ms"]
@@ -59,6 +60,7 @@ def test_each_fault_kind_is_found_before_its_owner_would_call(faulty_fleet) -> N
     assert min(evaluation.leads_days) > 0, "every fault was found before its owner would call"
 
 
+@pytest.mark.integration  # a simulated fleet's backtest
 def test_findings_explain_themselves(faulty_fleet) -> None:
     opened = [c.finding for c in faulty_fleet.changes if c.what == "opened"]
     assert opened
@@ -73,6 +75,7 @@ def test_findings_explain_themselves(faulty_fleet) -> None:
     assert fade and all("% of its original charge" in f.reason for f in fade)
 
 
+@pytest.mark.integration  # a simulated fleet's backtest
 def test_heat_waves_and_heavy_use_are_not_faults() -> None:
     quiet = run(100, 30, seed=6, faults="all=0,heavy_usage=30,hot_week=25")
     assert quiet.truth["non_faults"], "the run has heat waves and heavy-usage weeks"
@@ -80,6 +83,7 @@ def test_heat_waves_and_heavy_use_are_not_faults() -> None:
     assert not opened, [(f.device_id, f.kind, f.reason) for f in opened]
 
 
+@pytest.mark.integration  # a simulated fleet's backtest
 def test_state_stays_small_and_survives_a_restart(faulty_fleet) -> None:
     sizes = [len(pickle.dumps(state)) for state in faulty_fleet.states]
     assert max(sizes) < 20_000
@@ -89,6 +93,7 @@ def test_state_stays_small_and_survives_a_restart(faulty_fleet) -> None:
     assert restored.last_ts == state.last_ts
 
 
+@pytest.mark.integration  # a simulated fleet's backtest
 def test_a_checkpoint_of_the_old_rules_still_loads(faulty_fleet, monkeypatch) -> None:
     """A state pickled before this version (no version field, a five-field tracker, a
     rule class since retired) keeps its open findings and description and re-learns."""
