@@ -338,7 +338,8 @@ def test_metrics_endpoint_counts(
 
     wait_for(lambda: metric("devicecare_ingest_samples_stored_total") == 40, what="the counter")
     assert metric("devicecare_ingest_batches_stored_total") == 2
-    assert metric("devicecare_ingest_duplicates_total") == 1
+    # The re-sent batch may come in a later flush than its first copy.
+    wait_for(lambda: metric("devicecare_ingest_duplicates_total") == 1, what="the duplicate")
     assert metric("devicecare_ingest_received_total") >= 3  # plus retained statuses of others
     client.close()
 
