@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Iterable
 
 MIN_COHORT = 5
 """Fewer devices than this make no cohort: percentiles and medians are unknown."""
 REBUILD_EVERY = 500
+CRASH_MEMORY_S = 7 * 86_400.0
+"""How long a device's heavy crashing with a signature is remembered."""
 
 
 class Cohorts:
@@ -23,6 +26,9 @@ class Cohorts:
         self.figures: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
         self.sorted: dict[tuple[tuple[str, str], str], list[float]] = {}
         self.changes = 0
+        self.crashing: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
+        """Per cohort and crash signature: the devices crashing heavily with it, and
+        when they last did."""
 
     @staticmethod
     def key(model: str | None, os_version: str | None) -> tuple[str, str]:
@@ -53,3 +59,27 @@ class Cohorts:
         if len(values) < MIN_COHORT:
             return None
         return values[len(values) // 2]
+
+    def crashed(
+        self, key: tuple[str, str], device_id: str, signatures: Iterable[str], now: float
+    ) -> None:
+        """The signatures a device is crashing with heavily at data time `now`: a fault
+        of an app release shows on many devices of a cohort at once, a device's own
+        loop on one."""
+        table = self.crashing[key]
+        for signature in signatures:
+            devices = table.setdefault(signature, {})
+            devices[device_id] = now
+            for stale in [d for d, t in devices.items() if t < now - CRASH_MEMORY_S]:
+                del devices[stale]
+
+    def crash_spread(
+        self, key: tuple[str, str], signature: str, device_id: str, since: float
+    ) -> tuple[int, int] | None:
+        """How many other devices of the cohort crashed heavily with `signature` since
+        `since`, and how many devices the cohort has; None for too small a cohort."""
+        size = len(self.figures.get(key, {}))
+        if size < MIN_COHORT:
+            return None
+        devices = self.crashing.get(key, {}).get(signature, {})
+        return sum(1 for d, t in devices.items() if d != device_id and t >= since), size

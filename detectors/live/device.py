@@ -31,6 +31,7 @@ from detectors.live.findings import (
     rounded,
 )
 from detectors.live.rules import REGISTRY
+from detectors.live.rules.crashes import CrashLoop
 from devicecare.contracts import EventKind
 from devicecare.contracts.vocabulary import FaultKind
 
@@ -38,7 +39,7 @@ DAY = 86_400.0
 HOT_PERCENTILE = 90.0
 SUPPORT_Z = 2.0
 """A related feature this many standard deviations off supports a finding."""
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Version of a pickled `DeviceState`: a checkpoint of an older version keeps its open
 findings and the device's description, and its rules start learning afresh."""
 PRECEDENCE: dict[str, tuple[str, ...]] = {
@@ -189,7 +190,11 @@ class DeviceState:
         context = self._context(cohorts)
         changes = self._follow(now, context, profile)
         if cohorts is not None:
-            cohorts.update(Cohorts.key(self.model, self.os_version), self.device_id, self.figures())
+            key = Cohorts.key(self.model, self.os_version)
+            cohorts.update(key, self.device_id, self.figures())
+            crashes = self.rules.get(FaultKind.CRASH_LOOP.value)
+            if isinstance(crashes, CrashLoop):
+                cohorts.crashed(key, self.device_id, crashes.heavy(now), now)
         return changes
 
     def _ensure_rules(self, block: Block, profile: DeviceProfile) -> None:
@@ -224,6 +229,9 @@ class DeviceState:
             self.os_version,
             percentile=lambda metric, value: cohorts.percentile(key, metric, value),
             cohort_median=lambda metric: cohorts.median(key, metric),
+            crash_spread=lambda signature, since: cohorts.crash_spread(
+                key, signature, self.device_id, since
+            ),
             device_class=self.device_class,
             os_name=self.os_name,
         )

@@ -116,6 +116,9 @@ class Context:
     percentile: Callable[[str, float], float | None] = lambda _metric, _value: None
     """Where a value of a metric stands among the device's cohort (0-100), if known."""
     cohort_median: Callable[[str], float | None] = lambda _metric: None
+    crash_spread: Callable[[str, float], tuple[int, int] | None] = lambda _sig, _since: None
+    """How many other devices of the cohort crashed heavily with a signature since a
+    time, and the cohort's size, if known."""
 
     device_class: str | None = None
     """What the device says it is (phone, tablet, laptop, gateway), when it says so."""

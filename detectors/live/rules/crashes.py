@@ -4,6 +4,7 @@ panics or restarts by itself, each against the device's own baseline."""
 from __future__ import annotations
 
 import math
+import re
 from typing import ClassVar
 
 import numpy as np
@@ -26,18 +27,46 @@ from devicecare.contracts.vocabulary import FaultKind
 DAY = 86_400.0
 APP_CRASHES = frozenset({EventKind.APP_CRASH.value, EventKind.NATIVE_CRASH.value})
 KERNEL = KERNEL_EVENTS
+MAX_SIGNATURES = 16
+APP_WIDE_LEVEL = 0.9
+"""The crash-loop level a crash is held at while many devices of the cohort share it."""
+"""Signatures a device's crash state follows at once; the stalest is dropped."""
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    """An app version as numbers ("4.10.2" -> (4, 10, 2)), None when it has none."""
+    parts = re.findall(r"\d+", text or "")
+    return tuple(int(p) for p in parts[:4]) if parts else None
+
+
+def _newer(candidate: str | None, than: str | None) -> bool:
+    """Whether version `candidate` is later than `than` (False when either is unknown)."""
+    a, b = _version(candidate), _version(than)
+    return a is not None and b is not None and a > b
 
 
 class CrashLoop(Rule):
-    """Crashes with one signature, many times a day, where the device normally has few,
-    for longer than a bad app update lasts.
+    """One app crashing over and over in the same place, for longer than a bad release
+    lasts, at a rate far above the device's own.
 
-    An episode of a signature begins with its first crash after `episode_gap_hours`
-    without one; a fault needs `crashes_for_fault` of one signature in `window_hours`,
-    and `usual_ratio` times the device's own usual crashes a day (all signatures, over
-    `baseline_days`), and an episode of at least `min_episode_hours` (an app update
-    that crashes for a day until its fix ships is not a loop). The episode is the rule's
-    own sustain time."""
+    Per signature, crashes are counted in hourly bins over `window_hours`. An episode of
+    a signature begins with its first crash after `episode_gap_hours` without one and
+    lasts to its latest crash (not to now: a release that crashed for a day and was
+    fixed does not keep an episode growing). A fault needs, at once:
+
+    - `crashes_for_fault` of the signature in `window_hours`, and `usual_ratio` times the
+      device's usual crashes a day (all signatures, over `baseline_days`, as they were
+      before the episode began, so that the loop's own crashes do not raise its bar);
+    - an episode of `min_episode_hours` that is still going (a crash within
+      `episode_gap_hours`): a release that crashes for a day until its fix is no loop;
+    - the signature holding `min_share` of its app's crashes in the window: a loop runs
+      the same code path again and again, a bad release crashes in several places;
+    - no newer version of the app since the signature's crashes: crashes tied to one
+      version that stop with an update are the app's bug, fixed, not the device's;
+    - not the same crash on many devices of the cohort at once (`cohort_devices` others
+      and `cohort_share` of the cohort within `cohort_days`): that is the app's
+      release failing everywhere, not this device (held under 1, noted in the evidence).
+    """
 
     name = FaultKind.CRASH_LOOP
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.CRASH_LOOP,)
@@ -48,9 +77,13 @@ class CrashLoop(Rule):
         window_hours: float = 24.0,
         crashes_for_fault: int = 5,
         baseline_days: float = 14.0,
-        episode_gap_hours: float = 12.0,
+        episode_gap_hours: float = 24.0,
         min_episode_hours: float = 36.0,
         usual_ratio: float = 2.0,
+        min_share: float = 0.6,
+        cohort_devices: int = 3,
+        cohort_share: float = 0.1,
+        cohort_days: float = 3.0,
     ) -> None:
         self.window_hours = window_hours
         self.crashes_for_fault = crashes_for_fault
@@ -58,11 +91,19 @@ class CrashLoop(Rule):
         self.episode_gap_hours = episode_gap_hours
         self.min_episode_hours = min_episode_hours
         self.usual_ratio = usual_ratio
-        self.episodes: dict[str, tuple[float, float]] = {}
-        """When each signature's current episode began, and the device's usual crashes
-        a day just before (the episode's own crashes must not raise its bar)."""
-        self.recent: dict[str, list[float]] = {}
+        self.min_share = min_share
+        self.cohort_devices = cohort_devices
+        self.cohort_share = cohort_share
+        self.cohort_days = cohort_days
+        self.episodes: dict[str, tuple[float, float, float]] = {}
+        """Per signature: when its episode began, its latest crash, and the device's
+        usual crashes a day just before the episode."""
+        self.hours: dict[str, dict[int, int]] = {}
+        """Per signature: crashes per hour (hours since the epoch) within the window."""
         self.latest: dict[str, tuple[str | None, str | None]] = {}
+        """Per signature: the process and app version of its latest crash."""
+        self.newest: dict[str, str] = {}
+        """Per process: the newest app version any of its crashes reported."""
         self.decayed = 0.0
         self.decayed_at = math.nan
         self.first = math.nan
@@ -79,19 +120,28 @@ class CrashLoop(Rule):
 
     def _add(self, event: EventRow) -> None:
         signature = event.signature or f"{event.process or '?'}:{event.kind}"
-        before = self.recent.get(signature, [])
-        if not before or event.ts - before[-1] > self.episode_gap_hours * 3600:
-            self.episodes[signature] = (event.ts, self._usual(event.ts))
-        horizon = event.ts - self.window_hours * 3600
-        times = [t for t in before if t >= horizon]
-        times.append(event.ts)
-        self.recent[signature] = times[-64:]
+        began, last, before = self.episodes.get(signature, (math.nan, -math.inf, 0.0))
+        if event.ts - last > self.episode_gap_hours * 3600:
+            began, before = event.ts, self._usual(event.ts)
+        self.episodes[signature] = (min(began, event.ts), max(last, event.ts), before)
+        hour = int(event.ts // 3600)
+        bins = self.hours.setdefault(signature, {})
+        bins[hour] = bins.get(hour, 0) + 1
+        horizon = hour - int(self.window_hours)
+        for old in [h for h in bins if h < horizon]:
+            del bins[old]
         self.latest[signature] = (event.process, event.app_version)
-        if len(self.recent) > 16:
-            stale = min(self.recent, key=lambda s: self.recent[s][-1])
-            del self.recent[stale]
+        if event.process and event.app_version:
+            newest = self.newest.get(event.process)
+            if newest is None or _newer(event.app_version, newest):
+                self.newest[event.process] = event.app_version
+        if len(self.episodes) > MAX_SIGNATURES:
+            stale = min(self.episodes, key=lambda s: self.episodes[s][1])
+            del self.episodes[stale]
+            self.hours.pop(stale, None)
             self.latest.pop(stale, None)
-            self.episodes.pop(stale, None)
+            processes = {p for p, _ in self.latest.values()}
+            self.newest = {p: v for p, v in self.newest.items() if p in processes}
         if not math.isnan(self.decayed_at):
             age = min(0.0, self.decayed_at - event.ts)
             self.decayed *= math.exp(age / (self.baseline_days * DAY))
@@ -116,30 +166,59 @@ class CrashLoop(Rule):
         age = min(0.0, self.decayed_at - now)
         return self.decayed * math.exp(age / (self.baseline_days * DAY)) / days
 
+    def _count(self, signature: str, now: float) -> int:
+        horizon = int((now - self.window_hours * 3600) // 3600)
+        return sum(n for h, n in self.hours.get(signature, {}).items() if h > horizon)
+
+    def heavy(self, now: float) -> list[str]:
+        """The signatures crashing at a fault's rate now, for the cohort's view."""
+        return [s for s in self.hours if self._count(s, now) >= self.crashes_for_fault]
+
+    def _level(self, signature: str, now: float, counts: dict[str, int]) -> float:
+        """How strongly one signature's crashes are a loop (1 = all conditions hold)."""
+        began, last, before = self.episodes[signature]
+        if now - last > self.episode_gap_hours * 3600:
+            return 0.0
+        process, version = self.latest.get(signature, (None, None))
+        if process and _newer(self.newest.get(process), version):
+            return 0.0
+        count = counts[signature]
+        of_app = sum(n for s, n in counts.items() if self.latest.get(s, (None,))[0] == process)
+        share = count / of_app if process and of_app else 1.0
+        needed = max(self.crashes_for_fault, self.usual_ratio * before)
+        return min(
+            count / needed,
+            (last - began) / (self.min_episode_hours * 3600),
+            share / self.min_share,
+        )
+
     def assess(self, now: float, context: Context) -> list[Assessment]:
-        horizon = now - self.window_hours * 3600
-        counts = {s: sum(1 for t in ts if t >= horizon) for s, ts in self.recent.items()}
+        counts = {s: self._count(s, now) for s in self.episodes}
+        counts = {s: n for s, n in counts.items() if n > 0}
         if not counts:
             return [quiet(FaultKind.CRASH_LOOP, self.name)]
-        signature = max(counts, key=lambda s: counts[s])
+        levels = {s: self._level(s, now, counts) for s in counts}
+        signature = max(levels, key=lambda s: levels[s])
+        level = levels[signature]
         count = counts[signature]
+        spread = context.crash_spread(signature, now - self.cohort_days * DAY)
+        others = spread[0] if spread is not None else None
+        if spread is not None and spread[0] >= max(
+            self.cohort_devices, self.cohort_share * spread[1]
+        ):
+            level = min(level, APP_WIDE_LEVEL)
+        began, last, before = self.episodes[signature]
         process, version = self.latest.get(signature, (None, None))
-        observed_days = max((now - self.first) / DAY, 1.0) if not math.isnan(self.first) else 1.0
-        usual = (self.decayed - count) / min(observed_days, self.baseline_days)
-        began, before = self.episodes.get(signature, (now, usual))
-        episode = max(0.0, now - began)
-        needed = max(self.crashes_for_fault, self.usual_ratio * max(before, 0.0))
-        level = min(count / needed, episode / (self.min_episode_hours * 3600))
         crashes_for_fault = self.crashes_for_fault
 
         def explain() -> Explanation:
             app = (process or "An app").rsplit(".", 1)[-1]
-            days = episode / DAY
-            lasting = "for more than a day" if days < 2 else f"for {days:.0f} days"
+            hours = max(last - began, 0.0) / 3600
+            lasting = f"for {hours:.0f} hours" if hours < 48 else f"for {hours / 24:.0f} days"
             usual_text = (
                 "it rarely crashes otherwise"
-                if usual < 0.2
-                else f"otherwise it sees about {usual:.1f} crashes a day"
+                if before < 0.2
+                else f"before this it saw about {min(before, count / 2):.1f} crashes a day"
             )
             return Explanation(
                 Severity.HIGH if count >= 4 * crashes_for_fault else Severity.MEDIUM,
@@ -153,8 +232,9 @@ class CrashLoop(Rule):
                     "process": process,
                     "app_version": version,
                     "crashes_24h": count,
-                    "episode_hours": rounded(episode / 3600, 1),
-                    "usual_crashes_per_day": rounded(max(usual, 0.0), 2),
+                    "episode_hours": rounded(hours, 1),
+                    "usual_crashes_per_day": rounded(max(before, 0.0), 2),
+                    "cohort_devices_same_crash": others,
                 },
             )
 

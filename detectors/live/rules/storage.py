@@ -28,17 +28,28 @@ GB = 1e9
 
 
 class StorageFill(Rule):
-    """Used space growing far faster than this device's own usual growth, day after day,
-    or storage sitting full for days.
+    """Used space growing far faster than this device's own usual growth, day after day
+    and not slowing down, or storage sitting full for days after fast growth.
 
     Growth counts only increases (a clean-up is not negative growth) and is summed per
     day of data. A day's growth is beyond the device's noise at `min_growth_gb_per_day`,
     at `min_growth_share_per_day` of the disk and at `growth_ratio` times its usual daily
-    growth (learned from calm days only, over `memory_days`); a fault needs `sustain_days`
-    such days in a row, so a burst of a day or two (an OS update re-indexing, a big
-    download) is not a runaway. Days on which the storage was full (free under
-    `full_share` of the total, or `full_gb`) for most of the observed time count as
-    well: `full_days` of the last week make a fault.
+    growth (learned from calm days only, over `memory_days`). A runaway keeps going, a
+    burst (an OS update re-indexing, a restore from a backup, a sync, a big download)
+    ends; so a fault needs a run of such days in a row:
+
+    - as many as the projected time to full asks for: `urgency` of the days to full at
+      the run's rate, at least `sustain_days` and at most `max_sustain_days` (a disk
+      that fills within a week cannot wait; one that takes a month can wait for proof);
+    - not slowing down: the latest day at least `steady_share` of the run's fastest;
+    - beyond what the storage held before the run by a day's threshold: filling back
+      space that a clean-up or a reinstall freed (a restore) is not new growth.
+
+    Days on which the storage was full (free under `full_share` of the total, or
+    `full_gb`) for most of the observed time count as well: `full_days` of the last
+    week make a fault when the storage is full now and grew fast (a day beyond the
+    threshold, such as regrowth after the owner's clean-up) within `fast_memory_days`;
+    a disk that filled at its usual pace is full, not running away.
     Days with less than `min_observed_hours` of samples (the device off) do not count."""
 
     name = "storage_fill"
@@ -53,9 +64,13 @@ class StorageFill(Rule):
         min_growth_share_per_day: float = 0.02,
         growth_ratio: float = 5.0,
         sustain_days: int = 3,
+        max_sustain_days: int = 6,
+        urgency: float = 1 / 3,
+        steady_share: float = 0.5,
         full_share: float = 0.01,
         full_gb: float = 0.2,
         full_days: int = 4,
+        fast_memory_days: int = 14,
         min_observed_hours: float = 6.0,
     ) -> None:
         self.memory_days = memory_days
@@ -63,13 +78,17 @@ class StorageFill(Rule):
         self.min_growth_share_per_day = min_growth_share_per_day
         self.growth_ratio = growth_ratio
         self.sustain_days = sustain_days
+        self.max_sustain_days = max_sustain_days
+        self.urgency = urgency
+        self.steady_share = steady_share
         self.full_share = full_share
         self.full_gb = full_gb
         self.full_days = full_days
+        self.fast_memory_days = fast_memory_days
         self.min_observed_hours = min_observed_hours
         self.base = DecayedMean(memory_days * DAY)
         self.days: dict[int, list[float]] = {}
-        """Per day of data: [growth bytes, seconds full, seconds observed]."""
+        """Per day of data: [growth bytes, seconds full, seconds observed, most used]."""
         self.learned_through = -1
         """The last day whose growth the baseline has seen (or skipped)."""
         self.last: tuple[float, float] = (math.nan, math.nan)
@@ -77,6 +96,8 @@ class StorageFill(Rule):
         self.total = 0.0
         self.first = math.nan
         self.frozen = False
+        self.fast_day = -(1 << 40)
+        """The last complete day whose growth was beyond the threshold."""
 
     def _threshold(self) -> float:
         base = self.base.mean if self.base.s0 > 0 else 0.0
@@ -119,10 +140,11 @@ class StorageFill(Rule):
         day = np.floor(ts / DAY).astype(np.int64)
         for d in np.unique(day).tolist():
             sel = day == d
-            entry = self.days.setdefault(d, [0.0, 0.0, 0.0])
+            entry = self.days.setdefault(d, [0.0, 0.0, 0.0, -math.inf])
             entry[0] += float(growth[sel].sum())
             entry[1] += float(observed[sel & full].sum())
             entry[2] += float(observed[sel].sum())
+            entry[3] = max(entry[3], float(used[sel].max()))
         self._learn_days(int(day[-1]))
         self.last = (float(ts[-1]), float(used[-1]))
         self.free = float(free[-1])
@@ -137,9 +159,12 @@ class StorageFill(Rule):
             if d <= self.learned_through:
                 continue
             self.learned_through = d
-            growth, _, observed = self.days[d]
+            growth, _, observed, _ = self.days[d]
             rate = growth * DAY / observed if observed > 0 else math.inf
-            calm = observed >= self.min_observed_hours * HOUR and rate < threshold / 2
+            enough = observed >= self.min_observed_hours * HOUR
+            if enough and rate >= threshold:
+                self.fast_day = d
+            calm = enough and rate < threshold / 2
             if calm and not self.frozen:
                 self.base.update(np.array([(d + 1) * DAY]), np.array([growth * DAY / observed]))
         horizon = today - 8
@@ -152,34 +177,58 @@ class StorageFill(Rule):
         self.learned_through = int(now // DAY)
         self.frozen = False
 
-    def _recent(self, now: float) -> tuple[list[float], int]:
-        """Daily growth rates (bytes/day) of the last complete observed days, newest
-        last, and how many of the last seven days the storage sat full."""
+    def _recent(self, now: float) -> tuple[list[tuple[float, float]], int]:
+        """(Daily growth rate in bytes/day, most used bytes) of the complete observed
+        days kept, oldest first, and how many of the last seven days the storage sat
+        full."""
         today = int(now // DAY)
-        rates, full = [], 0
+        days, full = [], 0
         for d in sorted(self.days):
-            growth, full_s, observed = self.days[d]
+            growth, full_s, observed, most = self.days[d]
             if observed < self.min_observed_hours * HOUR:
                 continue
             if full_s >= 0.5 * observed:
                 full += 1
             if d < today:
-                rates.append(growth * DAY / observed)
-        return rates[-self.sustain_days :], full
+                days.append((growth * DAY / observed, most))
+        return days, full
+
+    def _growing(self, days: list[tuple[float, float]], threshold: float) -> tuple[float, int]:
+        """How strongly the latest days are a runaway (1 = every condition holds), and
+        how many days in a row grew beyond the threshold."""
+        rates = [r for r, _ in days]
+        run = 0
+        while run < len(rates) and rates[-1 - run] >= threshold:
+            run += 1
+        if not run:
+            return (rates[-1] / threshold / self.sustain_days if rates else 0.0), 0
+        grew = rates[-run:]
+        rate = float(np.median(grew))
+        days_to_full = self.free / rate if rate > 0 and math.isfinite(self.free) else math.inf
+        required = min(
+            max(self.urgency * days_to_full, float(self.sustain_days)),
+            float(self.max_sustain_days),
+        )
+        steady = grew[-1] / (self.steady_share * max(grew))
+        before = [m for _, m in days[:-run] if math.isfinite(m)]
+        beyond = (self.last[1] - max(before)) / threshold if before else math.inf
+        return min(run / required, steady, max(beyond, 0.0)), run
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         if math.isnan(self.first):
             return []
-        rates, full = self._recent(now)
+        days, full = self._recent(now)
         threshold = self._threshold()
-        growing = (
-            min(rates) / threshold * min(1.0, len(rates) / self.sustain_days) if rates else 0.0
-        )
+        growing, run = self._growing(days, threshold)
         full_now = self.free <= max(self.full_share * self.total, self.full_gb * GB)
-        filled_level = full / self.full_days if full_now else min(full / self.full_days, 0.9)
+        fast = int(now // DAY) - self.fast_day <= self.fast_memory_days
+        filled_level = (
+            full / self.full_days if full_now and fast else min(full / self.full_days, 0.9)
+        )
         level = max(growing, filled_level)
         self.frozen = growing >= 0.5
         usual = self.base.mean if self.base.s0 > 0 else math.nan
+        rates = [r for r, _ in days][-max(run, 1) :]
         rate = float(np.median(rates)) if rates else 0.0
         free = self.free
 
@@ -210,7 +259,7 @@ class StorageFill(Rule):
                 )
                 reason = (
                     f"Your {noun}'s storage has been filling by {rate / GB:.1f} GB a day "
-                    f"for {len(rates)} days{times}; at this rate {ahead}."
+                    f"for {max(run, 1)} days in a row{times}; at this rate {ahead}."
                 )
             return Explanation(
                 severity,
@@ -220,7 +269,7 @@ class StorageFill(Rule):
                 {
                     "growth_gb_per_day": rounded(rate / GB, 2),
                     "usual_growth_gb_per_day": rounded(usual / GB, 2),
-                    "days_of_growth": len(rates),
+                    "days_of_growth": run,
                     "days_full_7d": full,
                     "free_gb": rounded(free / GB, 1),
                     "days_to_full": rounded(min(days_to_full, 9999.0), 1),
