@@ -55,6 +55,20 @@ def test_a_release_that_crashed_for_a_day_and_a_half_then_stopped_is_no_loop() -
     assert opened(device.run()) == {}
 
 
+def test_a_loop_at_machine_pace_is_found_after_a_day_an_owners_retries_are_not() -> None:
+    """Six crashes an hour all day long is an app restarting itself: found from the
+    first full day; two an hour (an owner re-opening a broken release) for 30 hours,
+    then fixed, is not."""
+    fast = Device(days=30, seed=20)
+    crashes(fast, 19.6, 5.0, 6.0)
+    found = [c for c in fast.run() if c.what == "opened"]
+    assert [c.finding.kind for c in found] == [FaultKind.CRASH_LOOP.value]
+    assert found[0].finding.detected_at <= START + 21 * DAY  # 33 hours in
+    retries = Device(days=30, seed=20)
+    crashes(retries, 19.6, 1.3, 2.0)
+    assert opened(retries.run()) == {}
+
+
 def test_a_release_crashing_in_several_places_for_days_is_no_loop() -> None:
     device = Device(days=30, seed=22)
     for index in range(3):
@@ -183,11 +197,15 @@ def test_a_restore_after_a_clean_reinstall_is_no_runaway() -> None:
     assert opened(device.run()) == {}
 
 
-def test_a_large_os_upgrade_over_four_days_is_no_runaway() -> None:
-    """12 GB over four days, kept: a long burst, but a month from filling the disk."""
+def test_a_large_os_upgrade_over_three_days_is_no_runaway() -> None:
+    """12 GB over three days, kept: three days in a row beyond the threshold, but the
+    disk would take weeks to fill at that rate, so a fourth day is asked for."""
     device = Device(seed=32)
-    _grow(device, 20.3, [3.0, 3.0, 3.0, 3.0])
+    _grow(device, 20.3, [4.0, 4.0, 4.0])
     assert opened(device.run()) == {}
+    longer = Device(seed=32)
+    _grow(longer, 20.3, [4.0] * 6)
+    assert set(opened(longer.run())) == {FaultKind.STORAGE_RUNAWAY.value}
 
 
 def test_a_sync_that_tapers_off_is_no_runaway() -> None:

@@ -59,6 +59,9 @@ class CrashLoop(Rule):
       before the episode began, so that the loop's own crashes do not raise its bar);
     - an episode of `min_episode_hours` that is still going (a crash within
       `episode_gap_hours`): a release that crashes for a day until its fix is no loop;
+      `machine_episode_hours` at machine pace (`machine_per_hour` or more over the
+      window, all day long: an app or service restarting itself, where an owner
+      re-opening a broken app gives up after a few tries);
     - the signature holding `min_share` of its app's crashes in the window: a loop runs
       the same code path again and again, a bad release crashes in several places;
     - no newer version of the app since the signature's crashes: crashes tied to one
@@ -79,6 +82,8 @@ class CrashLoop(Rule):
         baseline_days: float = 14.0,
         episode_gap_hours: float = 24.0,
         min_episode_hours: float = 36.0,
+        machine_episode_hours: float = 24.0,
+        machine_per_hour: float = 3.0,
         usual_ratio: float = 2.0,
         min_share: float = 0.6,
         cohort_devices: int = 3,
@@ -90,6 +95,8 @@ class CrashLoop(Rule):
         self.baseline_days = baseline_days
         self.episode_gap_hours = episode_gap_hours
         self.min_episode_hours = min_episode_hours
+        self.machine_episode_hours = machine_episode_hours
+        self.machine_per_hour = machine_per_hour
         self.usual_ratio = usual_ratio
         self.min_share = min_share
         self.cohort_devices = cohort_devices
@@ -186,11 +193,9 @@ class CrashLoop(Rule):
         of_app = sum(n for s, n in counts.items() if self.latest.get(s, (None,))[0] == process)
         share = count / of_app if process and of_app else 1.0
         needed = max(self.crashes_for_fault, self.usual_ratio * before)
-        return min(
-            count / needed,
-            (last - began) / (self.min_episode_hours * 3600),
-            share / self.min_share,
-        )
+        machine = count >= self.machine_per_hour * self.window_hours
+        episode = self.machine_episode_hours if machine else self.min_episode_hours
+        return min(count / needed, (last - began) / (episode * 3600), share / self.min_share)
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         counts = {s: self._count(s, now) for s in self.episodes}

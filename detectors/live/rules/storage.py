@@ -38,9 +38,9 @@ class StorageFill(Rule):
     burst (an OS update re-indexing, a restore from a backup, a sync, a big download)
     ends; so a fault needs a run of such days in a row:
 
-    - as many as the projected time to full asks for: `urgency` of the days to full at
-      the run's rate, at least `sustain_days` and at most `max_sustain_days` (a disk
-      that fills within a week cannot wait; one that takes a month can wait for proof);
+    - `sustain_days` when the disk is full within `urgent_days` at the run's rate, one
+      more when it takes longer (a disk that fills within a week cannot wait; one
+      that takes weeks can wait a day for proof that this is no burst);
     - not slowing down: the latest day at least `steady_share` of the run's fastest;
     - beyond what the storage held before the run by a day's threshold: filling back
       space that a clean-up or a reinstall freed (a restore) is not new growth.
@@ -64,8 +64,7 @@ class StorageFill(Rule):
         min_growth_share_per_day: float = 0.02,
         growth_ratio: float = 5.0,
         sustain_days: int = 3,
-        max_sustain_days: int = 6,
-        urgency: float = 1 / 3,
+        urgent_days: float = 7.0,
         steady_share: float = 0.5,
         full_share: float = 0.01,
         full_gb: float = 0.2,
@@ -78,8 +77,7 @@ class StorageFill(Rule):
         self.min_growth_share_per_day = min_growth_share_per_day
         self.growth_ratio = growth_ratio
         self.sustain_days = sustain_days
-        self.max_sustain_days = max_sustain_days
-        self.urgency = urgency
+        self.urgent_days = urgent_days
         self.steady_share = steady_share
         self.full_share = full_share
         self.full_gb = full_gb
@@ -205,10 +203,7 @@ class StorageFill(Rule):
         grew = rates[-run:]
         rate = float(np.median(grew))
         days_to_full = self.free / rate if rate > 0 and math.isfinite(self.free) else math.inf
-        required = min(
-            max(self.urgency * days_to_full, float(self.sustain_days)),
-            float(self.max_sustain_days),
-        )
+        required = self.sustain_days + (days_to_full > self.urgent_days)
         steady = grew[-1] / (self.steady_share * max(grew))
         before = [m for _, m in days[:-run] if math.isfinite(m)]
         beyond = (self.last[1] - max(before)) / threshold if before else math.inf
