@@ -202,6 +202,9 @@ def test_storage_filling_for_days_is_runaway_and_full_storage_counts() -> None:
     slow = Device(seed=12)
     full = slow.at(25)
     slow.cols["storage_free_bytes"][full] = 0.05 * GB
+    hours = (slow.ts - START) / 3600 % 48
+    cleared = full & (hours >= 6) & (hours < 14)  # the owner frees 3 GB; it refills in 8 h
+    slow.cols["storage_free_bytes"][cleared] += 3 * GB * (1 - (hours[cleared] - 6) / 8)
     found = opened(slow.run())
     assert set(found) == {FaultKind.STORAGE_RUNAWAY.value}, found
     assert "full on" in found[FaultKind.STORAGE_RUNAWAY]

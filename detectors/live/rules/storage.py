@@ -47,9 +47,10 @@ class StorageFill(Rule):
 
     Days on which the storage was full (free under `full_share` of the total, or
     `full_gb`) for most of the observed time count as well: `full_days` of the last
-    week make a fault when the storage is full now and grew fast (a day beyond the
-    threshold, such as regrowth after the owner's clean-up) within `fast_memory_days`;
-    a disk that filled at its usual pace is full, not running away.
+    week make a fault when the storage is full now and grew fast (beyond the threshold)
+    on `fast_days` days within `fast_memory_days`: something kept writing until it was
+    full, or refilled it after the owner's clean-ups. A disk that filled at its usual
+    pace, or that one update pushed over the edge, is full, not running away.
     Days with less than `min_observed_hours` of samples (the device off) do not count."""
 
     name = "storage_fill"
@@ -61,14 +62,15 @@ class StorageFill(Rule):
         *,
         memory_days: float = 14.0,
         min_growth_gb_per_day: float = 1.0,
-        min_growth_share_per_day: float = 0.02,
+        min_growth_share_per_day: float = 0.01,
         growth_ratio: float = 5.0,
         sustain_days: int = 3,
         urgent_days: float = 7.0,
-        steady_share: float = 0.5,
+        steady_share: float = 0.7,
         full_share: float = 0.01,
         full_gb: float = 0.2,
         full_days: int = 4,
+        fast_days: int = 3,
         fast_memory_days: int = 14,
         min_observed_hours: float = 6.0,
     ) -> None:
@@ -82,11 +84,13 @@ class StorageFill(Rule):
         self.full_share = full_share
         self.full_gb = full_gb
         self.full_days = full_days
+        self.fast_days = fast_days
         self.fast_memory_days = fast_memory_days
         self.min_observed_hours = min_observed_hours
         self.base = DecayedMean(memory_days * DAY)
         self.days: dict[int, list[float]] = {}
-        """Per day of data: [growth bytes, seconds full, seconds observed, most used]."""
+        """Per day of data: [growth bytes, seconds full, seconds observed, most used,
+        first used]."""
         self.learned_through = -1
         """The last day whose growth the baseline has seen (or skipped)."""
         self.last: tuple[float, float] = (math.nan, math.nan)
@@ -94,8 +98,8 @@ class StorageFill(Rule):
         self.total = 0.0
         self.first = math.nan
         self.frozen = False
-        self.fast_day = -(1 << 40)
-        """The last complete day whose growth was beyond the threshold."""
+        self.fast: list[int] = []
+        """The recent complete days whose growth was beyond the threshold."""
 
     def _threshold(self) -> float:
         base = self.base.mean if self.base.s0 > 0 else 0.0
@@ -138,7 +142,7 @@ class StorageFill(Rule):
         day = np.floor(ts / DAY).astype(np.int64)
         for d in np.unique(day).tolist():
             sel = day == d
-            entry = self.days.setdefault(d, [0.0, 0.0, 0.0, -math.inf])
+            entry = self.days.setdefault(d, [0.0, 0.0, 0.0, -math.inf, float(used[sel][0])])
             entry[0] += float(growth[sel].sum())
             entry[1] += float(observed[sel & full].sum())
             entry[2] += float(observed[sel].sum())
@@ -157,11 +161,11 @@ class StorageFill(Rule):
             if d <= self.learned_through:
                 continue
             self.learned_through = d
-            growth, _, observed, _ = self.days[d]
+            growth, _, observed, _, _ = self.days[d]
             rate = growth * DAY / observed if observed > 0 else math.inf
             enough = observed >= self.min_observed_hours * HOUR
             if enough and rate >= threshold:
-                self.fast_day = d
+                self.fast = [*self.fast[-self.fast_days * 4 :], d]
             calm = enough and rate < threshold / 2
             if calm and not self.frozen:
                 self.base.update(np.array([(d + 1) * DAY]), np.array([growth * DAY / observed]))
@@ -175,26 +179,28 @@ class StorageFill(Rule):
         self.learned_through = int(now // DAY)
         self.frozen = False
 
-    def _recent(self, now: float) -> tuple[list[tuple[float, float]], int]:
-        """(Daily growth rate in bytes/day, most used bytes) of the complete observed
-        days kept, oldest first, and how many of the last seven days the storage sat
-        full."""
+    def _recent(self, now: float) -> tuple[list[tuple[float, float, float]], int]:
+        """(Daily growth rate in bytes/day, most used bytes, first used bytes) of the
+        complete observed days kept, oldest first, and how many of the last seven days
+        the storage sat full."""
         today = int(now // DAY)
         days, full = [], 0
         for d in sorted(self.days):
-            growth, full_s, observed, most = self.days[d]
+            growth, full_s, observed, most, first = self.days[d]
             if observed < self.min_observed_hours * HOUR:
                 continue
             if full_s >= 0.5 * observed:
                 full += 1
             if d < today:
-                days.append((growth * DAY / observed, most))
+                days.append((growth * DAY / observed, most, first))
         return days, full
 
-    def _growing(self, days: list[tuple[float, float]], threshold: float) -> tuple[float, int]:
+    def _growing(
+        self, days: list[tuple[float, float, float]], threshold: float
+    ) -> tuple[float, int]:
         """How strongly the latest days are a runaway (1 = every condition holds), and
         how many days in a row grew beyond the threshold."""
-        rates = [r for r, _ in days]
+        rates = [r for r, _, _ in days]
         run = 0
         while run < len(rates) and rates[-1 - run] >= threshold:
             run += 1
@@ -205,8 +211,8 @@ class StorageFill(Rule):
         days_to_full = self.free / rate if rate > 0 and math.isfinite(self.free) else math.inf
         required = self.sustain_days + (days_to_full > self.urgent_days)
         steady = grew[-1] / (self.steady_share * max(grew))
-        before = [m for _, m in days[:-run] if math.isfinite(m)]
-        beyond = (self.last[1] - max(before)) / threshold if before else math.inf
+        before = [m for _, m, _ in days[:-run]] + [days[-run][2]]
+        beyond = (self.last[1] - max(before)) / threshold
         return min(run / required, steady, max(beyond, 0.0)), run
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
@@ -216,14 +222,15 @@ class StorageFill(Rule):
         threshold = self._threshold()
         growing, run = self._growing(days, threshold)
         full_now = self.free <= max(self.full_share * self.total, self.full_gb * GB)
-        fast = int(now // DAY) - self.fast_day <= self.fast_memory_days
+        recent_fast = [d for d in self.fast if int(now // DAY) - d <= self.fast_memory_days]
+        fast = len(recent_fast) >= self.fast_days
         filled_level = (
             full / self.full_days if full_now and fast else min(full / self.full_days, 0.9)
         )
         level = max(growing, filled_level)
         self.frozen = growing >= 0.5
         usual = self.base.mean if self.base.s0 > 0 else math.nan
-        rates = [r for r, _ in days][-max(run, 1) :]
+        rates = [r for r, _, _ in days][-max(run, 1) :]
         rate = float(np.median(rates)) if rates else 0.0
         free = self.free
 
