@@ -66,12 +66,19 @@ class Cohorts:
         """The signatures a device is crashing with heavily at data time `now`: a fault
         of an app release shows on many devices of a cohort at once, a device's own
         loop on one."""
+        signatures = list(signatures)
+        if not signatures:
+            return
         table = self.crashing[key]
         for signature in signatures:
-            devices = table.setdefault(signature, {})
-            devices[device_id] = now
-            for stale in [d for d, t in devices.items() if t < now - CRASH_MEMORY_S]:
-                del devices[stale]
+            table.setdefault(signature, {})[device_id] = now
+        horizon = now - CRASH_MEMORY_S
+        for signature in list(table):
+            devices = {d: t for d, t in table[signature].items() if t >= horizon}
+            if devices:
+                table[signature] = devices
+            else:
+                del table[signature]
 
     def crash_spread(
         self, key: tuple[str, str], signature: str, device_id: str, since: float

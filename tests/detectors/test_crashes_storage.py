@@ -177,6 +177,23 @@ def test_watchdog_restarts_well_beyond_the_devices_own_rate_are_a_fault() -> Non
     assert found[FaultKind.KERNEL_FAULT].startswith("Your gateway restarted by itself")
 
 
+def test_restarts_every_day_are_found_within_days_three_are_not() -> None:
+    """Twice a day on a device that never restarts by itself: four in two days hold,
+    and the finding opens after the sustain time, a day before six in a week would;
+    three in three days, then none, stay within its noise."""
+    device = Device(days=40, seed=28, battery=False)
+    for i in range(20):
+        device.reboot(25.1 + i * 0.5, "watchdog" if i % 2 else None)
+    found = [c for c in device.run(model="Gateway Pi 4") if c.what == "opened"]
+    assert [c.finding.kind for c in found] == [FaultKind.KERNEL_FAULT.value]
+    assert found[0].finding.detected_at <= START + 28 * DAY
+    assert " 1 times" not in found[0].finding.reason
+    few = Device(days=40, seed=28, battery=False)
+    for day in (25.1, 26.3, 27.2):
+        few.reboot(day, "watchdog")
+    assert opened(few.run(model="Gateway Pi 4")) == {}
+
+
 # --- storage
 
 

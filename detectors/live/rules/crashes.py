@@ -253,7 +253,9 @@ class KernelFaults(Rule):
     the owner did not ask for (no reason, a watchdog, a panic) that follows the last
     sample closely (the device was running, not switched off or out of power) is a
     crash of the whole system, even without a panic record. `reboots_for_fault` of them
-    beyond the device's own usual rate in a week make a fault on their own. A reboot
+    beyond the device's own usual rate in a week make a fault on their own, and so do
+    `burst_reboots` beyond it within `burst_days` (a system restarting every day or
+    more often need not wait a week). A reboot
     after a gap in the samples is a power-off: no system fault (for a battery device
     with charge to spare, `ChargeDrops` reads it as a failing cell; a gateway on mains
     that lost power has no fault). A reboot within minutes of a panic is that panic's."""
@@ -268,6 +270,8 @@ class KernelFaults(Rule):
         faults_for_fault: int = 2,
         reboot_days: float = 7.0,
         reboots_for_fault: int = 6,
+        burst_days: float = 3.0,
+        burst_reboots: int = 4,
         baseline_days: float = 30.0,
         max_gap_minutes: float = 20.0,
     ) -> None:
@@ -275,6 +279,8 @@ class KernelFaults(Rule):
         self.faults_for_fault = faults_for_fault
         self.reboot_days = reboot_days
         self.reboots_for_fault = reboots_for_fault
+        self.burst_days = burst_days
+        self.burst_reboots = burst_reboots
         self.baseline_days = baseline_days
         self.max_gap_minutes = max_gap_minutes
         self.faults: list[tuple[float, str]] = []
@@ -346,7 +352,13 @@ class KernelFaults(Rule):
         reboots = sum(1 for t in self.reboots if t >= now - self.reboot_days * DAY)
         usual = self.usual.mean if self.usual.s0 > 0 else 0.0
         extra = max(0.0, reboots - usual * self.reboot_days)
-        level = max(len(recent) / self.faults_for_fault, extra / self.reboots_for_fault)
+        burst = sum(1 for t in self.reboots if t >= now - self.burst_days * DAY)
+        burst_extra = max(0.0, burst - usual * self.burst_days)
+        level = max(
+            len(recent) / self.faults_for_fault,
+            extra / self.reboots_for_fault,
+            burst_extra / self.burst_reboots,
+        )
         faults_for_fault = self.faults_for_fault
 
         def explain() -> Explanation:
@@ -363,7 +375,7 @@ class KernelFaults(Rule):
             else:
                 what = f"restarted by itself {times_text(reboots)} in the last week"
                 if usual >= 0.1:
-                    what += f", where it used to about {usual * 7:.0f} times a week"
+                    what += f", where it used to about {times_text(round(usual * 7))} a week"
             return Explanation(
                 Severity.HIGH
                 if len(recent) > faults_for_fault or extra >= 2 * self.reboots_for_fault
