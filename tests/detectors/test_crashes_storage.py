@@ -257,6 +257,24 @@ def test_growth_the_owner_deletes_that_comes_back_until_the_disk_is_full_is_a_ru
     assert set(found) == {FaultKind.STORAGE_RUNAWAY.value}, found
 
 
+def test_fast_regrowth_after_the_owners_clean_up_is_the_runaway_coming_back() -> None:
+    """Three days of 5 GB a day (too few with weeks of room), two quiet days, the owner
+    deletes 25 GB, and it regrows at 5 GB a day: a runaway, found before the disk is
+    back at its old peak. The same refill without the earlier fast days is a restore."""
+    midnight = 0.4074  # START is 14:13 UTC: days from here are calendar days
+    device = Device(days=26, seed=38)
+    _grow(device, 15 + midnight, [5.0, 5.0, 5.0])
+    device.cols["storage_free_bytes"][device.at(20.45)] += 25 * GB
+    _grow(device, 20.5, [5.0] * 5)
+    found = [c for c in device.run() if c.what == "opened"]
+    assert [c.finding.kind for c in found] == [FaultKind.STORAGE_RUNAWAY.value]
+    assert found[0].finding.detected_at < START + 25 * DAY
+    restore = Device(days=26, seed=38)
+    restore.cols["storage_free_bytes"][restore.at(20.45)] += 25 * GB
+    _grow(restore, 20.5, [5.0] * 5)
+    assert opened(restore.run()) == {}
+
+
 def test_a_disk_that_filled_at_its_usual_pace_is_full_not_running_away() -> None:
     """A gateway's small disk fills with its ordinary 0.3 GB a day and sits full."""
     device = Device(seed=36, battery=False)

@@ -43,7 +43,9 @@ class StorageFill(Rule):
       that takes weeks can wait a day for proof that this is no burst);
     - not slowing down: the latest day at least `steady_share` of the run's fastest;
     - beyond what the storage held before the run by a day's threshold: filling back
-      space that a clean-up or a reinstall freed (a restore) is not new growth.
+      space that a clean-up or a reinstall freed (a restore) is not new growth, unless
+      the disk had grown fast on `fast_days` days in the `fast_memory_days` before the
+      run: then it is the runaway coming back after the owner's clean-up.
 
     Days on which the storage was full (free under `full_share` of the total, or
     `full_gb`) for most of the observed time count as well: `full_days` of the last
@@ -179,10 +181,10 @@ class StorageFill(Rule):
         self.learned_through = int(now // DAY)
         self.frozen = False
 
-    def _recent(self, now: float) -> tuple[list[tuple[float, float, float]], int]:
-        """(Daily growth rate in bytes/day, most used bytes, first used bytes) of the
-        complete observed days kept, oldest first, and how many of the last seven days
-        the storage sat full."""
+    def _recent(self, now: float) -> tuple[list[tuple[int, float, float, float]], int]:
+        """(Day, daily growth rate in bytes/day, most used bytes, first used bytes) of
+        the complete observed days kept, oldest first, and how many of the last seven
+        days the storage sat full."""
         today = int(now // DAY)
         days, full = [], 0
         for d in sorted(self.days):
@@ -192,15 +194,15 @@ class StorageFill(Rule):
             if full_s >= 0.5 * observed:
                 full += 1
             if d < today:
-                days.append((growth * DAY / observed, most, first))
+                days.append((d, growth * DAY / observed, most, first))
         return days, full
 
     def _growing(
-        self, days: list[tuple[float, float, float]], threshold: float
+        self, days: list[tuple[int, float, float, float]], threshold: float
     ) -> tuple[float, int]:
         """How strongly the latest days are a runaway (1 = every condition holds), and
         how many days in a row grew beyond the threshold."""
-        rates = [r for r, _, _ in days]
+        rates = [r for _, r, _, _ in days]
         run = 0
         while run < len(rates) and rates[-1 - run] >= threshold:
             run += 1
@@ -211,8 +213,12 @@ class StorageFill(Rule):
         days_to_full = self.free / rate if rate > 0 and math.isfinite(self.free) else math.inf
         required = self.sustain_days + (days_to_full > self.urgent_days)
         steady = grew[-1] / (self.steady_share * max(grew))
-        before = [m for _, m, _ in days[:-run]] + [days[-run][2]]
+        start = days[-run][0]
+        regrowth = sum(1 for d in self.fast if start - self.fast_memory_days <= d < start)
+        before = [m for _, _, m, _ in days[:-run]] + [days[-run][3]]
         beyond = (self.last[1] - max(before)) / threshold
+        if regrowth >= self.fast_days:
+            beyond = math.inf
         return min(run / required, steady, max(beyond, 0.0)), run
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
@@ -230,7 +236,7 @@ class StorageFill(Rule):
         level = max(growing, filled_level)
         self.frozen = growing >= 0.5
         usual = self.base.mean if self.base.s0 > 0 else math.nan
-        rates = [r for r, _, _ in days][-max(run, 1) :]
+        rates = [r for _, r, _, _ in days][-max(run, 1) :]
         rate = float(np.median(rates)) if rates else 0.0
         free = self.free
 
