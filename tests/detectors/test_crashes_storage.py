@@ -275,6 +275,19 @@ def test_fast_regrowth_after_the_owners_clean_up_is_the_runaway_coming_back() ->
     assert opened(restore.run()) == {}
 
 
+def test_a_runaway_that_ramps_up_slowly_does_not_become_the_usual() -> None:
+    """A gateway log growing 0.1 GB a day faster every day: the usual growth must not
+    learn it, or the threshold would run ahead of it until the disk sits full."""
+    device = Device(seed=39, battery=False)
+    days = (device.ts - START) / DAY
+    device.cols["storage_total_bytes"][:] = 32 * GB
+    used = 12 * GB + days * 0.2 * GB + 0.05 * GB * np.clip(days - 8, 0, None) ** 2
+    device.cols["storage_free_bytes"] = 32 * GB - np.minimum(used, 31.9 * GB)
+    found = opened(device.run(model="Gateway Pi 4", device_class="gateway"))
+    assert set(found) == {FaultKind.STORAGE_RUNAWAY.value}, found
+    assert found[FaultKind.STORAGE_RUNAWAY].startswith("Your gateway's storage has been filling")
+
+
 def test_a_disk_that_filled_at_its_usual_pace_is_full_not_running_away() -> None:
     """A gateway's small disk fills with its ordinary 0.3 GB a day and sits full."""
     device = Device(seed=36, battery=False)

@@ -34,7 +34,9 @@ class StorageFill(Rule):
     Growth counts only increases (a clean-up is not negative growth) and is summed per
     day of data. A day's growth is beyond the device's noise at `min_growth_gb_per_day`,
     at `min_growth_share_per_day` of the disk and at `growth_ratio` times its usual daily
-    growth (learned from calm days only, over `memory_days`). A runaway keeps going, a
+    growth (learned over `memory_days` from calm days only, under half the first two:
+    a runaway that ramps up slowly must not teach the usual growth, or the threshold
+    runs ahead of it). A runaway keeps going, a
     burst (an OS update re-indexing, a restore from a backup, a sync, a big download)
     ends; so a fault needs a run of such days in a row:
 
@@ -103,13 +105,13 @@ class StorageFill(Rule):
         self.fast: list[int] = []
         """The recent complete days whose growth was beyond the threshold."""
 
+    def _floor(self) -> float:
+        """The growth a day that is fast on any device: an absolute and a disk share."""
+        return max(self.min_growth_gb_per_day * GB, self.min_growth_share_per_day * self.total)
+
     def _threshold(self) -> float:
         base = self.base.mean if self.base.s0 > 0 else 0.0
-        return max(
-            self.min_growth_gb_per_day * GB,
-            self.min_growth_share_per_day * self.total,
-            self.growth_ratio * base,
-        )
+        return max(self._floor(), self.growth_ratio * base)
 
     def score_block(self, block: Block) -> np.ndarray:
         used = block.col("storage_total_bytes") - block.col("storage_free_bytes")
@@ -168,7 +170,7 @@ class StorageFill(Rule):
             enough = observed >= self.min_observed_hours * HOUR
             if enough and rate >= threshold:
                 self.fast = [*self.fast[-self.fast_days * 4 :], d]
-            calm = enough and rate < threshold / 2
+            calm = enough and rate < self._floor() / 2
             if calm and not self.frozen:
                 self.base.update(np.array([(d + 1) * DAY]), np.array([growth * DAY / observed]))
         horizon = today - 8
