@@ -18,6 +18,7 @@ from devicecare.cli_context import settings_of
 
 if TYPE_CHECKING:
     from detectors.lab.evaluate import Evaluation
+    from detectors.live.verdicts import CohortVerdicts
 
 app = typer.Typer(help="Streaming detectors: live detection, replay and backtests.")
 out = Console()
@@ -210,20 +211,30 @@ def backtest(
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
     ] = None,
+    feedback: Annotated[
+        bool,
+        typer.Option(
+            "--feedback",
+            help="Answer the findings as owners and repairs would (half of the false ones"
+            " marked wrong, 60% of the true ones confirmed, 5% wrongly marked wrong) and"
+            " let the detectors learn from the answers.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a fleet of a split's families and run the live detectors over it (no
     broker, no database): recall per kind and category, false findings, lead times,
     findings during non-fault situations."""
     import time
 
-    from detectors.lab.backtest import resolve, run
+    from detectors.lab.backtest import FeedbackPlan, resolve, run
 
     try:
         chosen = resolve(split, faults)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     started = time.perf_counter()
-    result = run(devices, days, seed=seed, faults=faults, split=chosen)
+    plan = FeedbackPlan() if feedback else None
+    result = run(devices, days, seed=seed, faults=faults, split=chosen, feedback=plan)
     figures = {
         "split": split.replace("-", "_"),
         "seed": seed,
@@ -232,8 +243,66 @@ def backtest(
         **result.evaluation.as_json(),
     }
     _print_evaluation(result.evaluation)
+    if result.verdicts is not None:
+        figures["feedback"] = _verdict_rows(result.verdicts)
+        _print_verdicts(result.verdicts, "answers in the backtest")
     if json_file is not None:
         json_file.write_text(json.dumps(figures, indent=1))
+
+
+def feedback(ctx: typer.Context) -> None:
+    """The verdicts on stored findings (`finding_feedback`) per detector and cohort:
+    marked wrong, confirmed, and the threshold factor the detectors apply there."""
+    import psycopg
+
+    from detectors.live import store
+    from detectors.live.verdicts import CohortVerdicts
+    from devicecare.endpoints import database_url
+
+    counted = CohortVerdicts()
+    with psycopg.connect(database_url(settings_of(ctx))) as conn:
+        for verdict in store.verdicts_since(conn, 0):
+            counted.count(verdict)
+    if not counted.tallies:
+        out.print("no verdicts on findings yet")
+        return
+    _print_verdicts(counted, "verdicts on findings")
+
+
+def _verdict_rows(counted: CohortVerdicts) -> list[dict[str, object]]:
+    return [
+        {
+            "detector": detector,
+            "fault_kind": kind,
+            "model": cohort[0],
+            "os_version": cohort[1],
+            "wrong": factor.wrong,
+            "confirmed": factor.confirmed,
+            "factor": round(factor.factor, 2),
+        }
+        for detector, kind, cohort, factor in counted.summary()
+    ]
+
+
+def _print_verdicts(counted: CohortVerdicts, title: str) -> None:
+    """Per detector, fault kind and cohort: wrong, confirmed, the factor in effect."""
+    table = Table(title=title)
+    for name in ("detector", "fault kind", "cohort", "wrong", "confirmed", "factor"):
+        table.add_column(
+            name,
+            justify="right" if name in ("wrong", "confirmed") else "left",
+            overflow="fold",
+        )
+    for row in _verdict_rows(counted):
+        table.add_row(
+            str(row["detector"]),
+            str(row["fault_kind"]),
+            f"{row['model']} / {row['os_version']}",
+            str(row["wrong"]),
+            str(row["confirmed"]),
+            f"x{row['factor']:.2f}",
+        )
+    out.print(table)
 
 
 def _print_evaluation(result: Evaluation) -> None:

@@ -6,12 +6,15 @@ gives a device's percentile and the cohort's median. A detector worker keeps the
 figures of the devices it owns: partitions are a hash of the device id, so a worker's
 devices are a random sample of the fleet and their distribution is the fleet's. The
 figures also go to the `device_health` table, where support and Grafana read them.
+The verdicts on the cohort's findings (`verdicts.py`) are kept beside the figures.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+
+from detectors.live.verdicts import CohortVerdicts
 
 MIN_COHORT = 5
 """Fewer devices than this make no cohort: percentiles and medians are unknown."""
@@ -23,6 +26,7 @@ class Cohorts:
         self.figures: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
         self.sorted: dict[tuple[tuple[str, str], str], list[float]] = {}
         self.changes = 0
+        self.verdicts = CohortVerdicts()
 
     @staticmethod
     def key(model: str | None, os_version: str | None) -> tuple[str, str]:

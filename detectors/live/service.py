@@ -6,7 +6,9 @@ block to its `DeviceState`, write the finding changes, and every
 `checkpoint_interval_s` (and on SIGTERM) save each partition's states with the feed
 position, renewing the leases. Idle, it waits on `LISTEN devicecare_ingest`. A
 partition whose lease another worker took is dropped; one left by a stopped worker is
-picked up from its checkpoint, without re-learning.
+picked up from its checkpoint, without re-learning. Each round also reads the verdicts
+on findings stored since the last look (`finding_feedback`): counted for their cohorts
+and applied to the devices held; a device taken over or first seen gets its own again.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class DetectService:
         self._claim(conn)
         if not self.states:
             return True
+        self._read_verdicts(conn)
         until = feed.horizon(conn)
         lo = min(self.positions.values())
         if lo >= until:
@@ -168,6 +171,7 @@ class DetectService:
             if state.model is None:
                 fresh.append(state)
         self._describe(conn, fresh)
+        self._recall_verdicts(conn, fresh)
         for device_id, block in result.blocks.items():
             states = self.states.get(feed.partition_of(device_id, self.cfg.partitions))
             if states is None:
@@ -189,6 +193,27 @@ class DetectService:
         for device_id, model, os_version, os_name in rows:
             by_id[device_id].describe(model, os_version, os_name=os_name)
 
+    # --- verdicts on findings
+
+    def _read_verdicts(self, conn: psycopg.Connection) -> None:
+        """Verdicts stored since the last look: counted for their cohorts, and applied
+        to their devices when this worker holds them."""
+        counted = self.cohorts.verdicts
+        for verdict in store.verdicts_since(conn, counted.since):
+            if not counted.count(verdict):
+                continue
+            states = self.states.get(feed.partition_of(verdict.device_id, self.cfg.partitions))
+            state = None if states is None else states.get(verdict.device_id)
+            if state is not None:
+                state.apply_feedback(verdict)
+
+    def _recall_verdicts(self, conn: psycopg.Connection, states: list[DeviceState]) -> None:
+        """The verdicts on devices just taken over or first seen, applied to their
+        states (each verdict once: a state remembers the ones it applied)."""
+        by_id = {s.device_id: s for s in states}
+        for verdict in store.verdicts_of(conn, list(by_id)):
+            by_id[verdict.device_id].apply_feedback(verdict)
+
     # --- partitions and checkpoints
 
     def _claim(self, conn: psycopg.Connection) -> None:
@@ -201,6 +226,7 @@ class DetectService:
             states, position = store.load(conn, self.profile.name, partition)
             self.states[partition] = states
             self.positions[partition] = position or 0
+            self._recall_verdicts(conn, list(states.values()))
         if taken:
             log.info(
                 "took partitions %s: %d devices from their checkpoints, feed position %s",
