@@ -7,7 +7,8 @@ the rule's level must reach this factor before its finding opens in that cohort.
 share of findings marked wrong is estimated with a Beta prior worth `PRIOR_WRONG +
 PRIOR_CONFIRMED` answers at the share a detector is allowed (`TOLERATED`), so a single
 wrong answer barely moves it, many move it far, and confirmed findings pull it back.
-The factor grows with the estimated share beyond the tolerated one, up to `MAX_FACTOR`.
+The factor grows with the estimated share beyond the tolerated one, to at most
+`MAX_FACTOR` when every answer says wrong.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ TOLERATED = PRIOR_WRONG / (PRIOR_WRONG + PRIOR_CONFIRMED)
 the prior's mean, so that without answers the factor is 1."""
 GAIN = 1.2
 """Factor per unit of estimated wrong share beyond `TOLERATED` (7 of 10 wrong: x1.3)."""
-MAX_FACTOR = 2.0
+MAX_FACTOR = 1.0 + GAIN * (1.0 - TOLERATED)
+"""The factor's limit (1.96): the level must reach about twice the rule's threshold."""
 SLACK_IDS = 1000
 """Verdict ids this far under the highest one seen are read again, so that a row whose
 transaction committed after a later id's is still counted (once: ids are remembered)."""
@@ -39,9 +41,8 @@ def wrong_share(wrong: int, confirmed: int) -> float:
 
 def threshold_factor(wrong: int, confirmed: int) -> float:
     """How many times the rule's threshold a level must reach: 1 up to the tolerated
-    share of wrong findings, growing beyond it, at most `MAX_FACTOR`."""
-    excess = max(0.0, wrong_share(wrong, confirmed) - TOLERATED)
-    return min(MAX_FACTOR, 1.0 + GAIN * excess)
+    share of wrong findings, growing beyond it towards `MAX_FACTOR`."""
+    return 1.0 + GAIN * max(0.0, wrong_share(wrong, confirmed) - TOLERATED)
 
 
 @dataclass(frozen=True)
