@@ -7,8 +7,9 @@ block to its `DeviceState`, write the finding changes, and every
 position, renewing the leases. Idle, it waits on `LISTEN devicecare_ingest`. A
 partition whose lease another worker took is dropped; one left by a stopped worker is
 picked up from its checkpoint, without re-learning. Each round also reads the verdicts
-on findings stored since the last look (`finding_feedback`): counted for their cohorts
-and applied to the devices held; a device taken over or first seen gets its own again.
+on findings stored since the last look (`finding_feedback`, all of them at start):
+counted for their cohorts and applied to the devices held; a device taken over or first
+seen gets the latest verdict on each of its kinds again.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILES, DeviceState
 from detectors.live.findings import Change
 from detectors.live.metrics import DetectMetrics
+from detectors.live.verdicts import Verdict
 from devicecare.config import DetectSettings
 from devicecare.contracts.vocabulary import NotifyChannel
 
@@ -64,6 +66,8 @@ class DetectService:
         self.claimed_at = 0.0
         self.dirty: set[str] = set()
         self.metrics = DetectMetrics()
+        self.verdicts: dict[str, dict[str, Verdict]] = {}
+        """The latest verdict per device and fault kind, for devices taken over later."""
 
     # --- life cycle
 
@@ -171,7 +175,7 @@ class DetectService:
             if state.model is None:
                 fresh.append(state)
         self._describe(conn, fresh)
-        self._recall_verdicts(conn, fresh)
+        self._recall_verdicts(fresh)
         for device_id, block in result.blocks.items():
             states = self.states.get(feed.partition_of(device_id, self.cfg.partitions))
             if states is None:
@@ -202,17 +206,21 @@ class DetectService:
         for verdict in store.verdicts_since(conn, counted.since):
             if not counted.count(verdict):
                 continue
+            latest = self.verdicts.setdefault(verdict.device_id, {})
+            known = latest.get(verdict.kind)
+            if known is None or verdict.feedback_id > known.feedback_id:
+                latest[verdict.kind] = verdict
             states = self.states.get(feed.partition_of(verdict.device_id, self.cfg.partitions))
             state = None if states is None else states.get(verdict.device_id)
             if state is not None:
                 state.apply_feedback(verdict)
 
-    def _recall_verdicts(self, conn: psycopg.Connection, states: list[DeviceState]) -> None:
-        """The verdicts on devices just taken over or first seen, applied to their
-        states (each verdict once: a state remembers the ones it applied)."""
-        by_id = {s.device_id: s for s in states}
-        for verdict in store.verdicts_of(conn, list(by_id)):
-            by_id[verdict.device_id].apply_feedback(verdict)
+    def _recall_verdicts(self, states: list[DeviceState]) -> None:
+        """The latest verdict on each kind of the devices just taken over or first seen,
+        applied to their states (once: a state remembers the verdicts it applied)."""
+        for state in states:
+            for verdict in self.verdicts.get(state.device_id, {}).values():
+                state.apply_feedback(verdict)
 
     # --- partitions and checkpoints
 
@@ -226,7 +234,7 @@ class DetectService:
             states, position = store.load(conn, self.profile.name, partition)
             self.states[partition] = states
             self.positions[partition] = position or 0
-            self._recall_verdicts(conn, list(states.values()))
+            self._recall_verdicts(list(states.values()))
         if taken:
             log.info(
                 "took partitions %s: %d devices from their checkpoints, feed position %s",

@@ -105,19 +105,11 @@ LEFT JOIN devices d ON d.device_id = v.device_id
 LEFT JOIN findings f ON f.finding_id = v.finding_id
 """
 _VERDICTS_SINCE = _VERDICTS + "WHERE v.feedback_id > %s ORDER BY v.feedback_id"
-_VERDICTS_OF = _VERDICTS + "WHERE v.device_id = ANY(%s) ORDER BY v.feedback_id"
 
 
 def verdicts_since(conn: psycopg.Connection, since: int) -> list[Verdict]:
     """Verdicts with ids above `since`, oldest first."""
     return _verdicts(conn.execute(_VERDICTS_SINCE, (since,)).fetchall())
-
-
-def verdicts_of(conn: psycopg.Connection, device_ids: list[str]) -> list[Verdict]:
-    """Every verdict on these devices' findings, oldest first."""
-    if not device_ids:
-        return []
-    return _verdicts(conn.execute(_VERDICTS_OF, (device_ids,)).fetchall())
 
 
 def _verdicts(rows: list[tuple]) -> list[Verdict]:
