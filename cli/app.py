@@ -53,6 +53,7 @@ app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
 eval_app = typer.Typer(
     help="Score detectors (`--truth`), backtest them on a simulator split (`eval backtest`),"
+    " list the verdicts on findings they learn from (`eval feedback`),"
     " or score repair triage (`eval triage`) against the truth.",
     invoke_without_command=True,
 )
