@@ -4,11 +4,15 @@ finding was marked wrong that needs clearly stronger evidence to open it again."
 from __future__ import annotations
 
 import copy
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from cli.app import app
 from detectors.block import METRICS, Block, EventRow
 from detectors.live.cohorts import Cohorts
 from detectors.live.device import DeviceState
@@ -212,3 +216,26 @@ def test_a_confirmed_finding_stays_open_whatever_its_cohort_says() -> None:
     changes = run(state, cohorts, blocks(5, 9, []))
     assert [c.what for c in changes if c.what == "resolved"] == []
     assert FaultKind.KERNEL_FAULT in state.open_findings()
+
+
+# --------------------------------------------------------------- the backtest
+
+
+@pytest.mark.integration  # a simulated fleet
+def test_the_backtest_answers_findings_and_reports_the_answers(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    argv = ["eval", "backtest", "--split", "tuning", "--devices", "30", "--days", "20"]
+    result = CliRunner().invoke(
+        app, [*argv, "--faults", "all=10", "--feedback", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    answers = figures["feedback"]
+    assert answers, "no finding was answered"
+    assert {"detector", "fault_kind", "model", "os_version", "wrong", "confirmed"} <= set(
+        answers[0]
+    )
+    assert all(
+        r["factor"] == round(threshold_factor(r["wrong"], r["confirmed"]), 2) for r in answers
+    )
+    assert "answers in the backtest" in result.output
