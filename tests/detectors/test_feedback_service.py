@@ -19,6 +19,9 @@ from typer.testing import CliRunner
 
 from care import store as care_store
 from cli.app import app
+from detectors.live import feed
+from detectors.live import store as detector_store
+from detectors.live.device import DEVICE_PROFILE, DeviceState
 from detectors.live.rules.crashes import KernelFaults
 from detectors.live.service import DetectService
 from detectors.live.verdicts import threshold_factor
@@ -91,6 +94,12 @@ def kernel_findings(db: psycopg.Connection) -> list[tuple[int, str, dict]]:
     ).fetchall()
 
 
+def checkpointed(db: psycopg.Connection) -> DeviceState:
+    partition = feed.partition_of(DEVICE, CFG.partitions)
+    states, _ = detector_store.load(db, DEVICE_PROFILE.name, partition)
+    return states[DEVICE]
+
+
 def add_device(db: psycopg.Connection, device_id: str) -> None:
     db.execute(
         "INSERT INTO devices (device_id, model, os_name, os_version)"
@@ -154,6 +163,12 @@ def test_a_false_alarm_is_not_opened_again_on_the_same_evidence(
     for n in range(PEERS):
         staff_found_nothing(db, f"phone-peer-{n}", answered)
     assert kernel_findings(db)[0][1] == FindingStatus.FALSE_ALARM
+
+    # A restarted worker reads the verdict and checkpoints the device without the finding.
+    detect(db_url)
+    state = checkpointed(db)
+    assert FaultKind.KERNEL_FAULT not in state.open_findings()
+    assert state.feedback.floors[FaultKind.KERNEL_FAULT].needed == 1.5
 
     # Two new panics in two weeks, as before: the same evidence, nothing opens.
     upload(db_url, 10, 23, [20.0, 20.2])
