@@ -17,6 +17,8 @@ from rich.table import Table
 from devicecare.cli_context import settings_of
 
 if TYPE_CHECKING:
+    import psycopg
+
     from detectors.lab.evaluate import Evaluation
     from detectors.live.verdicts import CohortVerdicts
 
@@ -170,7 +172,8 @@ def evaluate(
         Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
     ] = None,
 ) -> None:
-    """Score the stored findings of a simulated run against its ground truth."""
+    """Score the stored findings of a simulated run against its ground truth; the
+    verdicts on findings follow when there are any."""
     import psycopg
 
     from detectors.lab.evaluate import Found
@@ -188,10 +191,15 @@ def evaluate(
             " FROM findings WHERE device_id = ANY(%s)",
             (ids,),
         ).fetchall()
+        counted = _stored_verdicts(conn)
     result = score(doc, [Found(*row) for row in rows])
     _print_evaluation(result)
+    figures = result.as_json()
+    if counted.tallies:
+        _print_verdicts(counted, "verdicts on findings")
+        figures["feedback"] = _verdict_rows(counted)
     if json_file is not None:
-        json_file.write_text(json.dumps(result.as_json(), indent=1))
+        json_file.write_text(json.dumps(figures, indent=1))
 
 
 def backtest(
@@ -255,18 +263,25 @@ def feedback(ctx: typer.Context) -> None:
     marked wrong, confirmed, and the threshold factor the detectors apply there."""
     import psycopg
 
-    from detectors.live import store
-    from detectors.live.verdicts import CohortVerdicts
     from devicecare.endpoints import database_url
 
-    counted = CohortVerdicts()
     with psycopg.connect(database_url(settings_of(ctx))) as conn:
-        for verdict in store.verdicts_since(conn, 0):
-            counted.count(verdict)
+        counted = _stored_verdicts(conn)
     if not counted.tallies:
         out.print("no verdicts on findings yet")
         return
     _print_verdicts(counted, "verdicts on findings")
+
+
+def _stored_verdicts(conn: psycopg.Connection) -> CohortVerdicts:
+    """Every stored verdict, counted per cohort, fault kind and detector."""
+    from detectors.live import store
+    from detectors.live.verdicts import CohortVerdicts
+
+    counted = CohortVerdicts()
+    for verdict in store.verdicts_since(conn, 0):
+        counted.count(verdict)
+    return counted
 
 
 def _verdict_rows(counted: CohortVerdicts) -> list[dict[str, object]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -141,7 +142,7 @@ def staff_found_nothing(db: psycopg.Connection, device_id: str, at: datetime) ->
 
 
 def test_a_false_alarm_is_not_opened_again_on_the_same_evidence(
-    db: psycopg.Connection, db_url: str
+    db: psycopg.Connection, db_url: str, tmp_path: Path
 ) -> None:
     add_device(db, DEVICE)
     upload(db_url, 0, 10, [3.0, 3.2])
@@ -192,10 +193,31 @@ def test_a_false_alarm_is_not_opened_again_on_the_same_evidence(
         " answered findings were marked wrong"
     )
 
-    listed = CliRunner().invoke(
-        app, ["eval", "feedback"], env={"DEVICECARE_DATABASE_URL": db_url, "COLUMNS": "120"}
-    )
+    env = {"DEVICECARE_DATABASE_URL": db_url, "COLUMNS": "120"}
+    listed = CliRunner().invoke(app, ["eval", "feedback"], env=env)
     assert listed.exit_code == 0, listed.output
     line = next(x for x in listed.output.splitlines() if KernelFaults.name in x)
     assert f"{MODEL} / {OS}" in line
     assert f"x{factor:.2f}" in line
+
+    truth, figures = tmp_path / "truth.json", tmp_path / "figures.json"
+    devices = [{"device_id": DEVICE, "region": 0}]
+    end = START_MS + 27 * DAY_MS
+    truth.write_text(
+        json.dumps(
+            {
+                "start_ms": START_MS,
+                "end_ms": end,
+                "devices": devices,
+                "faults": [],
+                "non_faults": [],
+            }
+        )
+    )
+    scored = CliRunner().invoke(
+        app, ["eval", "--truth", str(truth), "--json", str(figures)], env=env
+    )
+    assert scored.exit_code == 0, scored.output
+    assert "verdicts on findings" in scored.output
+    [row] = json.loads(figures.read_text())["feedback"]
+    assert (row["detector"], row["wrong"], row["confirmed"]) == (KernelFaults.name, PEERS + 1, 0)
