@@ -54,14 +54,17 @@ def detect(
     """Run a detector worker: findings from the stored telemetry, live (Ctrl-C/SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
+    from detectors.live.sampling import SamplingRaiser
     from detectors.live.service import DetectService
     from devicecare.endpoints import database_url
 
     settings = settings_of(ctx)
+    high_res = settings.detect.high_res
     service = DetectService(
         database_url(settings),
         settings.detect,
         _partitions(partitions, settings.detect.partitions),
+        sampling=None if until_idle or not high_res.enabled else SamplingRaiser(settings, high_res),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
