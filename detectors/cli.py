@@ -243,7 +243,12 @@ def backtest(
         _print_evaluation(result.evaluation)
     else:
         from detectors.live.suspicion import Policy
+        from simulator.run import Plan
 
+        if Plan.interval_s % fine_step:
+            raise typer.BadParameter(
+                f"must divide the simulator's {Plan.interval_s} s", param_hint="--fine-step"
+            )
         policy = Policy(interval_s=fine_step)
         without, _ = _backtest({**common, "fine_s": fine_step})
         figures, result = _backtest({**common, "fine_s": fine_step, "high_res": policy})
