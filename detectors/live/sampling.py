@@ -229,6 +229,9 @@ class SamplingRaiser:
                 )
                 ended.append(device_id)
         self.swept_at = time.monotonic()
+        self.looked_at = {
+            d: t for d, t in self.looked_at.items() if self.swept_at - t < self.sweep_interval_s
+        }
         self._send(conn, ended, now)
         return ended
 
