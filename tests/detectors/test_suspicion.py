@@ -61,7 +61,7 @@ def test_a_suspicion_is_a_sampled_kind_at_the_threshold_without_an_open_finding(
     assert signals_text([CollectorName.BATTERY]) == "battery signals"
     assert signals_text(collectors_of(found)) == "battery and storage signals"
     assert evidence_text(found[1:]) == (
-        "evidence building (capacity_fade at level 0.70 for battery_fade)"
+        f"evidence building (capacity_fade at level 0.70 for {FaultKind.BATTERY_FADE.value})"
     )
     assert suspicions(state, Policy(level=0.8)) == [found[0]]
 
