@@ -114,7 +114,7 @@ def signals_text(collectors: Iterable[CollectorName]) -> str:
 
 
 def evidence_text(found: list[Suspicion]) -> str:
-    """Why, for the timeline: "evidence building (capacity_fade at level 0.7 for battery_fade)"."""
+    """Why, for the timeline: "evidence building (capacity_fade at level 0.70 for KIND)"."""
     parts = [f"{'/'.join(s.rules) or 'rules'} at level {s.level:.2f} for {s.kind}" for s in found]
     return f"evidence building ({'; '.join(parts)})"
 
