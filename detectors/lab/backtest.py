@@ -7,6 +7,12 @@ the run's ground truth. Tests and `bench/detect.py` use it; the live path
 MQTT and TimescaleDB in between. With a `FeedbackPlan`, owners and repairs answer the
 findings as they would in the field, and the answers reach the detectors as the live
 service hands them over from `finding_feedback`.
+
+Sampling can vary per device and over time (`Sampling`): the world then steps at the fine
+interval, every device keeps the readings on its normal grid, and a device whose sampling
+is raised (high resolution on suspicion, `detectors.live.suspicion`) keeps every step's
+readings of the signals concerned. Both arms of a comparison run on the same fine world,
+so they differ only in what the devices sample.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from detectors.lab.evaluate import Evaluation, Found, evaluate, is_true
 from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILE, DeviceProfile, DeviceState
 from detectors.live.findings import Change, Finding
+from detectors.live.suspicion import COLLECTOR_METRICS, Ledger, Policy, suspicions
 from detectors.live.verdicts import CohortVerdicts, Verdict
+from devicecare.contracts import CollectorName
 from devicecare.contracts.vocabulary import FeedbackVerdict
 from simulator.families import Split, split
 from simulator.faults import parse_spec
@@ -58,18 +66,36 @@ class Backtest:
     changes: list[Change] = field(default_factory=list)
     samples: int = 0
     detect_s: float = 0.0
+    ledger: Ledger | None = None
+    """The high-resolution raises, when the run made them."""
     verdicts: CohortVerdicts | None = None
     """With a feedback plan: the answers given, counted per cohort and detector."""
 
 
-def periods(plan: Plan, fleet: Fleet) -> Iterator[list[tuple[int, Block]]]:
+@dataclass
+class Sampling:
+    """What each device samples, changing between upload periods: the world steps every
+    `tick_s` (a divisor of the plan's interval); a device keeps the steps on the plan's
+    grid, and every step's readings of the collectors `fast` names for it."""
+
+    tick_s: int
+    fast: dict[int, tuple[CollectorName, ...]] = field(default_factory=dict)
+
+
+def periods(
+    plan: Plan, fleet: Fleet, sampling: Sampling | None = None
+) -> Iterator[list[tuple[int, Block]]]:
     """Upload periods in order: each is the (device index, block) pairs of one period."""
-    every = plan.steps_per_upload
-    interval = plan.interval_s
-    for start in range(0, plan.steps, every):
+    interval = plan.interval_s if sampling is None else sampling.tick_s
+    if plan.interval_s % interval:
+        raise ValueError(f"the fine step {interval} s must divide {plan.interval_s} s")
+    ratio = plan.interval_s // interval
+    every = plan.steps_per_upload * ratio
+    steps = plan.steps * ratio
+    for start in range(0, steps, every):
         stamps, readings, reporting = [], [], []
         events: dict[int, list[EventRow]] = defaultdict(list)
-        for step in range(start, min(start + every, plan.steps)):
+        for step in range(start, min(start + every, steps)):
             t_ms = fleet.start_ms + step * interval * 1000
             tick = fleet.step(t_ms, interval)
             stamps.append(t_ms / 1000)
@@ -95,23 +121,46 @@ def periods(plan: Plan, fleet: Fleet) -> Iterator[list[tuple[int, Block]]]:
             for m in METRICS
         }
         sent = np.stack(reporting, axis=1)
+        on_grid = np.arange(start, start + len(stamps)) % ratio == 0
+        fast = {} if sampling is None else sampling.fast
         yield [
-            (i, _block(ts, columns, i, sent[i], sorted(events.get(i, []), key=lambda e: e.ts)))
+            (
+                i,
+                _block(
+                    ts,
+                    _sampled(columns, i, on_grid, fast.get(i)),
+                    sent[i] if i in fast else sent[i] & on_grid,
+                    sorted(events.get(i, []), key=lambda e: e.ts),
+                ),
+            )
             for i in range(fleet.n)
         ]
 
 
-def _block(
-    ts: np.ndarray,
+def _sampled(
     columns: dict[str, np.ndarray],
     device: int,
-    sent: np.ndarray,
-    events: list[EventRow],
+    on_grid: np.ndarray,
+    raised: tuple[CollectorName, ...] | None,
+) -> dict[str, np.ndarray]:
+    """One device's columns of a period: every metric on the normal grid and, while its
+    sampling is raised, the raised collectors' metrics at every step (the others are
+    missing, NaN, in between, as from an agent whose other collectors are not due)."""
+    mine = {m: columns[m][device] for m in METRICS}
+    if raised is None or on_grid.all():
+        return mine
+    fast = {m for c in raised for m in COLLECTOR_METRICS[c]}
+    return {m: v if m in fast else np.where(on_grid, v, np.nan) for m, v in mine.items()}
+
+
+def _block(
+    ts: np.ndarray, columns: dict[str, np.ndarray], sent: np.ndarray, events: list[EventRow]
 ) -> Block:
-    """One device's block of a period, without the steps it sent nothing (off, offline)."""
+    """One device's block of a period, without the steps it sent nothing (off, offline,
+    or between its samples)."""
     if sent.all():
-        return Block(ts, {m: columns[m][device] for m in METRICS}, events)
-    return Block(ts[sent], {m: columns[m][device][sent] for m in METRICS}, events)
+        return Block(ts, columns, events)
+    return Block(ts[sent], {m: c[sent] for m, c in columns.items()}, events)
 
 
 def resolve(name: str, faults: str | None = None) -> Split | None:
@@ -130,11 +179,18 @@ def run(
     upload_hours: float = 24.0,
     profile: DeviceProfile = DEVICE_PROFILE,
     split: Split | None = None,
+    fine_s: int | None = None,
+    high_res: Policy | None = None,
     feedback: FeedbackPlan | None = None,
 ) -> Backtest:
     """Simulate and detect; with `split`, the widened fleet of that split's families
-    (devices that are off or offline send nothing: their blocks have gaps); with
+    (devices that are off or offline send nothing: their blocks have gaps). With
+    `fine_s` the world steps that often (the devices still sample on the plan's grid);
+    with `high_res` too, a device with a suspicion after an upload period samples the
+    signals concerned every `fine_s` from the next period on, as the policy allows. With
     `feedback`, findings are answered and the answers reach the detectors."""
+    if high_res is not None and fine_s is None:
+        raise ValueError("high resolution needs the fine step (fine_s)")
     plan = Plan(devices, days, seed, faults, upload_hours=upload_hours)
     fleet = Fleet(
         devices,
@@ -153,7 +209,9 @@ def run(
     answers = None if feedback is None else _Answers(feedback, fleet, states, seed)
     changes: list[Change] = []
     samples, detect_s = 0, 0.0
-    for pairs in periods(plan, fleet):
+    sampling = None if fine_s is None else Sampling(fine_s)
+    ledger = None if high_res is None else Ledger(high_res, fleet.n)
+    for pairs in periods(plan, fleet, sampling):
         started = time.perf_counter()
         period: list[Change] = []
         for index, block in pairs:
@@ -164,6 +222,9 @@ def run(
         changes += period
         detect_s += time.perf_counter() - started
         samples += sum(len(b) for _, b in pairs)
+        now = max((float(b.ts[-1]) for _, b in pairs if len(b)), default=None)
+        if ledger is not None and sampling is not None and now is not None:
+            _steer(ledger, sampling, states, now)
     truth = _truth(plan, fleet)
     found = [
         Found(c.finding.device_id, c.finding.kind, int(c.finding.detected_at * 1000))
@@ -171,7 +232,16 @@ def run(
         if c.what == "opened"
     ]
     verdicts = None if feedback is None else cohorts.verdicts
-    return Backtest(evaluate(truth, found), truth, states, changes, samples, detect_s, verdicts)
+    return Backtest(
+        evaluate(truth, found),
+        truth,
+        states,
+        changes,
+        samples,
+        detect_s,
+        ledger=ledger,
+        verdicts=verdicts,
+    )
 
 
 class _Answers:
@@ -225,6 +295,35 @@ class _Answers:
             _, _, answer = heapq.heappop(self.pending)
             cohorts.verdicts.count(answer)
             self.states[answer.device_id].apply_feedback(answer)
+
+
+def raises_summary(result: Backtest) -> dict[str, object]:
+    """What the high-resolution raises of a run were: how many, on how many devices, how
+    many on a device with an injected fault (the rest on healthy devices: extra data for
+    nothing), and the suspicions the policy turned down, by reason."""
+    if result.ledger is None:
+        return {}
+    faulty = {f["device_id"] for f in result.truth["faults"]}
+    raises = result.ledger.raises
+    return {
+        "raises": len(raises),
+        "devices_raised": len({r.device_id for r in raises}),
+        "raises_on_faulty_devices": sum(r.device_id in faulty for r in raises),
+        "raised_device_hours": round(sum(r.until - r.started for r in raises) / 3600),
+        "turned_down": {str(k): v for k, v in sorted(result.ledger.refused.items())},
+    }
+
+
+def _steer(ledger: Ledger, sampling: Sampling, states: list[DeviceState], now: float) -> None:
+    """After an upload period: end the raises whose time is up, raise the devices whose
+    evidence is building (as the policy allows) for the next periods."""
+    where = {state.device_id: index for index, state in enumerate(states)}
+    for ended in ledger.expire(now):
+        sampling.fast.pop(where[ended.device_id], None)
+    for index, state in enumerate(states):
+        found = suspicions(state, ledger.policy)
+        if found and ledger.consider(state.device_id, now, found) is not None:
+            sampling.fast[index] = ledger.active[state.device_id].collectors
 
 
 def _truth(plan: Plan, fleet: Fleet) -> dict:

@@ -28,6 +28,7 @@ from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILES, DeviceState
 from detectors.live.findings import Change
 from detectors.live.metrics import DetectMetrics
+from detectors.live.sampling import SamplingRaiser
 from detectors.live.verdicts import Verdict
 from devicecare.config import DetectSettings
 from devicecare.contracts.vocabulary import NotifyChannel
@@ -51,8 +52,11 @@ class DetectService:
         partitions: list[int] | None = None,
         profile: str = "device",
         owner: str | None = None,
+        *,
+        sampling: SamplingRaiser | None = None,
     ) -> None:
         self.url = url
+        self.sampling = sampling
         self.cfg = cfg
         self.profile = DEVICE_PROFILES[profile]
         self.wanted = sorted(partitions if partitions is not None else range(cfg.partitions))
@@ -137,6 +141,7 @@ class DetectService:
         until = feed.horizon(conn)
         lo = min(self.positions.values())
         if lo >= until:
+            self._raise_sampling(conn, [])
             self._maybe_checkpoint(conn)
             return True
         result = feed.read(
@@ -158,8 +163,22 @@ class DetectService:
         self.progress.samples += result.samples
         for partition in self.states:
             self.positions[partition] = max(self.positions[partition], result.next_position)
+        self._raise_sampling(conn, list(result.blocks))
         self._maybe_checkpoint(conn)
         return result.complete
+
+    def _raise_sampling(self, conn: psycopg.Connection, devices: list[str]) -> None:
+        """High resolution on suspicion (`detectors.live.sampling`), when it is on: raise
+        the sampling of these devices where evidence is building, end raises that are up."""
+        if self.sampling is None:
+            return
+        states = [
+            state
+            for device_id in devices
+            if (states := self.states.get(feed.partition_of(device_id, self.cfg.partitions)))
+            and (state := states.get(device_id)) is not None
+        ]
+        self.sampling.step(conn, states)
 
     def _detect(self, conn: psycopg.Connection, result: feed.Read) -> list[Change]:
         fresh = []
