@@ -118,6 +118,9 @@ class DeviceState:
         self.levels: dict[str, float] = {}
         """Each kind's level at the last assessment; before an update, its ceiling."""
         self.ceiling: dict[str, float] = {}
+        self.judged: dict[str, float] = {}
+        """Each kind's level at the last assessment as it counts towards a finding: after
+        the verdicts on the device and its cohort, precedence and an update's settling."""
         self.feedback = DeviceFeedback()
 
     def __setstate__(self, state: dict[str, object]) -> None:
@@ -254,8 +257,10 @@ class DeviceState:
         self.levels = {k: a.level for k, a in combined.items()}
         held = self._held(now, profile)
         changes = []
+        self.judged = {}
         for kind, combined_assessment in combined.items():
             assessment = self._judged(combined_assessment, now, context)
+            self.judged[kind] = min(assessment.level, held.get(kind, math.inf))
             tracker = self.trackers.get(kind)
             if tracker is None:
                 if assessment.level < ONSET_LEVEL / 2:

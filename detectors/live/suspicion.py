@@ -86,10 +86,11 @@ class Suspicion:
 
 
 def suspicions(state: DeviceState, policy: Policy) -> list[Suspicion]:
-    """The device's kinds whose level reached `policy.level` with no finding open and whose
-    signals are sampled, strongest first."""
+    """The device's kinds whose level, as it counts towards a finding (after feedback,
+    precedence and an update's settling), reached `policy.level` with no finding open and
+    whose signals are sampled, strongest first."""
     found = []
-    for kind, level in state.levels.items():
+    for kind, level in state.judged.items():
         tracker = state.trackers.get(kind)
         if level < policy.level or (tracker is not None and tracker.open is not None):
             continue

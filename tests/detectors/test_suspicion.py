@@ -43,7 +43,7 @@ def _open(device_id: str, kind: FaultKind) -> Tracker:
 def test_a_suspicion_is_a_sampled_kind_at_the_threshold_without_an_open_finding() -> None:
     state = DeviceState("d1")
     state.rules = {"capacity_fade": REGISTRY["capacity_fade"]()}
-    state.levels = {
+    state.judged = {
         FaultKind.BATTERY_FADE.value: 0.7,
         FaultKind.STORAGE_RUNAWAY.value: 0.49,
         FaultKind.CRASH_LOOP.value: 0.9,
@@ -64,6 +64,13 @@ def test_a_suspicion_is_a_sampled_kind_at_the_threshold_without_an_open_finding(
         f"evidence building (capacity_fade at level 0.70 for {FaultKind.BATTERY_FADE.value})"
     )
     assert suspicions(state, Policy(level=0.8)) == [found[0]]
+
+
+def test_a_level_the_verdicts_or_precedence_hold_down_raises_nothing() -> None:
+    state = DeviceState("d1")
+    state.levels = {FaultKind.BATTERY_FADE.value: 0.9}
+    state.judged = {FaultKind.BATTERY_FADE.value: 0.45}
+    assert suspicions(state, POLICY) == [], "the level as it counts towards a finding decides"
 
 
 def test_thermal_suspicions_raise_the_thermal_and_battery_signals() -> None:
