@@ -19,14 +19,18 @@ MAX_POLL_S = 1.0
 def effective_intervals(
     local: Mapping[CollectorName, CollectorConfig], remote: DeviceConfig | None, now_ms: int
 ) -> dict[CollectorName, CollectorConfig]:
-    """Local settings, overridden by the remote config, with high resolution applied."""
+    """Local settings, overridden by the remote config, with high resolution applied (to
+    the collectors it names, or to all)."""
     effective = dict(local)
     if remote is not None:
         effective |= remote.collectors
-        if remote.high_res is not None and now_ms < remote.high_res.until:
-            fast = remote.high_res.interval_s
+        high = remote.high_res
+        if high is not None and now_ms < high.until:
+            named = set(high.collectors) if high.collectors is not None else set(effective)
             effective = {
-                name: CollectorConfig(cfg.enabled, min(cfg.interval_s, fast))
+                name: CollectorConfig(cfg.enabled, min(cfg.interval_s, high.interval_s))
+                if name in named
+                else cfg
                 for name, cfg in effective.items()
             }
     return effective

@@ -19,7 +19,7 @@ from api.cli import app as api_app
 from dashboards.cli import app as dashboards_app
 from demo.cli import demo
 from detectors.cli import app as detect_app
-from detectors.cli import backtest, evaluate
+from detectors.cli import backtest, evaluate, feedback
 from devicecare import __version__
 from devicecare.cli_context import FILL_SETTINGS
 from devicecare.contracts.cli import app as contracts_app
@@ -53,6 +53,7 @@ app.command(name="simulate")(simulate)
 app.add_typer(detect_app, name="detect")
 eval_app = typer.Typer(
     help="Score detectors (`--truth`), backtest them on a simulator split (`eval backtest`),"
+    " list the verdicts on findings they learn from (`eval feedback`),"
     " or score repair triage (`eval triage`) against the truth.",
     invoke_without_command=True,
 )
@@ -77,6 +78,7 @@ def eval_root(
 
 
 eval_app.command(name="backtest")(backtest)
+eval_app.command(name="feedback")(feedback)
 eval_app.command(name="triage")(triage_eval)
 app.add_typer(eval_app, name="eval")
 app.command(name="notify")(notify)

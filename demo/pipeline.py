@@ -129,6 +129,8 @@ class Services:
             "DEVICECARE_INGEST__METRICS_PORT": "0",
             "DEVICECARE_DETECT__METRICS_PORT": "0",
             "DEVICECARE_INGEST__SESSION_EXPIRY_S": "0",
+            # The simulated devices take no config: raising their sampling would be noise.
+            "DEVICECARE_DETECT__HIGH_RES__ENABLED": "false",
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 

@@ -17,7 +17,11 @@ from rich.table import Table
 from devicecare.cli_context import settings_of
 
 if TYPE_CHECKING:
+    import psycopg
+
+    from detectors.lab.backtest import Backtest
     from detectors.lab.evaluate import Evaluation
+    from detectors.live.verdicts import CohortVerdicts
 
 app = typer.Typer(help="Streaming detectors: live detection, replay and backtests.")
 out = Console()
@@ -53,14 +57,17 @@ def detect(
     """Run a detector worker: findings from the stored telemetry, live (Ctrl-C/SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
+    from detectors.live.sampling import SamplingRaiser
     from detectors.live.service import DetectService
     from devicecare.endpoints import database_url
 
     settings = settings_of(ctx)
+    high_res = settings.detect.high_res
     service = DetectService(
         database_url(settings),
         settings.detect,
         _partitions(partitions, settings.detect.partitions),
+        sampling=None if until_idle or not high_res.enabled else SamplingRaiser(settings, high_res),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -169,7 +176,8 @@ def evaluate(
         Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
     ] = None,
 ) -> None:
-    """Score the stored findings of a simulated run against its ground truth."""
+    """Score the stored findings of a simulated run against its ground truth; the
+    verdicts on findings follow when there are any."""
     import psycopg
 
     from detectors.lab.evaluate import Found
@@ -187,10 +195,15 @@ def evaluate(
             " FROM findings WHERE device_id = ANY(%s)",
             (ids,),
         ).fetchall()
+        counted = _stored_verdicts(conn)
     result = score(doc, [Found(*row) for row in rows])
     _print_evaluation(result)
+    figures = result.as_json()
+    if counted.tallies:
+        _print_verdicts(counted, "verdicts on findings")
+        figures["feedback"] = _verdict_rows(counted)
     if json_file is not None:
-        json_file.write_text(json.dumps(result.as_json(), indent=1))
+        json_file.write_text(json.dumps(figures, indent=1))
 
 
 def backtest(
@@ -210,30 +223,182 @@ def backtest(
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as one JSON object.")
     ] = None,
+    high_res: Annotated[
+        bool,
+        typer.Option(
+            "--high-res/--no-high-res",
+            help="Compare runs without and with high-resolution sampling on suspicion, "
+            "both on a world stepped every --fine-step seconds.",
+            show_default=False,
+        ),
+    ] = False,
+    fine_step: Annotated[
+        int, typer.Option(min=1, help="With --high-res: the raised sampling interval, s.")
+    ] = 300,
+    feedback: Annotated[
+        bool,
+        typer.Option(
+            "--feedback",
+            help="Answer the findings as owners and repairs would (half of the false ones"
+            " marked wrong, 60% of the true ones confirmed, 5% wrongly marked wrong) and"
+            " let the detectors learn from the answers.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a fleet of a split's families and run the live detectors over it (no
     broker, no database): recall per kind and category, false findings, lead times,
     findings during non-fault situations."""
-    import time
-
-    from detectors.lab.backtest import resolve, run
+    from detectors.lab.backtest import FeedbackPlan, resolve
 
     try:
         chosen = resolve(split, faults)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    started = time.perf_counter()
-    result = run(devices, days, seed=seed, faults=faults, split=chosen)
-    figures = {
-        "split": split.replace("-", "_"),
+    common = {
+        "devices": devices,
+        "days": days,
         "seed": seed,
+        "faults": faults,
+        "split": chosen,
+        "feedback": FeedbackPlan() if feedback else None,
+    }
+    head = {"split": split.replace("-", "_"), "seed": seed}
+    if not high_res:
+        figures, result = _backtest(common)
+        _print_evaluation(result.evaluation)
+    else:
+        from detectors.live.suspicion import Policy
+        from simulator.run import Plan
+
+        if Plan.interval_s % fine_step:
+            raise typer.BadParameter(
+                f"must divide the simulator's {Plan.interval_s} s", param_hint="--fine-step"
+            )
+        policy = Policy(interval_s=fine_step)
+        without, _ = _backtest({**common, "fine_s": fine_step})
+        figures, result = _backtest({**common, "fine_s": fine_step, "high_res": policy})
+        _print_evaluation(result.evaluation)
+        _print_comparison(without, figures)
+        figures = {"fine_step_s": fine_step, "without_high_res": without, **figures}
+    if result.verdicts is not None:
+        _print_verdicts(result.verdicts, "answers in the backtest")
+    if json_file is not None:
+        json_file.write_text(json.dumps({**head, **figures}, indent=1))
+
+
+def _backtest(kwargs: dict) -> tuple[dict, Backtest]:
+    """One backtest run and its figures (with its raises, if it made any)."""
+    import time
+
+    from detectors.lab.backtest import raises_summary, run
+
+    started = time.perf_counter()
+    result = run(**kwargs)
+    figures = {
         "samples": result.samples,
         "wall_s": round(time.perf_counter() - started, 1),
         **result.evaluation.as_json(),
     }
-    _print_evaluation(result.evaluation)
-    if json_file is not None:
-        json_file.write_text(json.dumps(figures, indent=1))
+    if result.ledger is not None:
+        figures["high_res"] = raises_summary(result)
+    if result.verdicts is not None:
+        figures["feedback"] = _verdict_rows(result.verdicts)
+    return figures, result
+
+
+def _print_comparison(without: dict, with_: dict) -> None:
+    """The figures that high resolution may move, side by side."""
+    table = Table(title="high-resolution sampling on suspicion (same world)")
+    for name in ("figure", "without", "with"):
+        table.add_column(name, justify="right" if name != "figure" else "left")
+    rows = [
+        ("faults found", "faults_found"),
+        ("recall", "recall_overall"),
+        ("median lead (days)", "median_lead_days"),
+        ("shortest lead (days)", "min_lead_days"),
+        ("false findings", "false_findings"),
+        ("false per 1,000 device-days", "false_per_1000_device_days"),
+        ("samples", "samples"),
+    ]
+    for label, key in rows:
+        table.add_row(label, str(without.get(key)), str(with_.get(key)))
+    for category, c in with_["categories"].items():
+        before = without["categories"].get(category, {})
+        table.add_row(
+            f"{category}: median lead (days)",
+            str(before.get("median_lead_days")),
+            str(c["median_lead_days"]),
+        )
+    out.print(table)
+    raised = with_["high_res"]
+    out.print(
+        f"raises {raised['raises']} on {raised['devices_raised']} devices "
+        f"({raised['raises_on_faulty_devices']} on a device with a fault), "
+        f"{raised['raised_device_hours']} device-hours raised; "
+        f"suspicions turned down: {raised['turned_down'] or 'none'}"
+    )
+
+
+def feedback(ctx: typer.Context) -> None:
+    """The verdicts on stored findings (`finding_feedback`) per detector and cohort:
+    marked wrong, confirmed, and the threshold factor the detectors apply there."""
+    import psycopg
+
+    from devicecare.endpoints import database_url
+
+    with psycopg.connect(database_url(settings_of(ctx))) as conn:
+        counted = _stored_verdicts(conn)
+    if not counted.tallies:
+        out.print("no verdicts on findings yet")
+        return
+    _print_verdicts(counted, "verdicts on findings")
+
+
+def _stored_verdicts(conn: psycopg.Connection) -> CohortVerdicts:
+    """Every stored verdict, counted per cohort, fault kind and detector."""
+    from detectors.live import store
+    from detectors.live.verdicts import CohortVerdicts
+
+    counted = CohortVerdicts()
+    for verdict in store.verdicts_since(conn, 0):
+        counted.count(verdict)
+    return counted
+
+
+def _verdict_rows(counted: CohortVerdicts) -> list[dict[str, object]]:
+    return [
+        {
+            "detector": detector,
+            "fault_kind": kind,
+            "model": cohort[0],
+            "os_version": cohort[1],
+            "wrong": factor.wrong,
+            "confirmed": factor.confirmed,
+            "factor": round(factor.factor, 2),
+        }
+        for detector, kind, cohort, factor in counted.summary()
+    ]
+
+
+def _print_verdicts(counted: CohortVerdicts, title: str) -> None:
+    """Per detector, fault kind and cohort: wrong, confirmed, the factor in effect."""
+    table = Table(title=title)
+    for name in ("detector", "fault kind", "cohort", "wrong", "confirmed", "factor"):
+        table.add_column(
+            name,
+            justify="right" if name in ("wrong", "confirmed") else "left",
+            overflow="fold",
+        )
+    for row in _verdict_rows(counted):
+        table.add_row(
+            str(row["detector"]),
+            str(row["fault_kind"]),
+            f"{row['model']} / {row['os_version']}",
+            str(row["wrong"]),
+            str(row["confirmed"]),
+            f"x{row['factor']:.2f}",
+        )
+    out.print(table)
 
 
 def _print_evaluation(result: Evaluation) -> None:

@@ -72,6 +72,25 @@ class IngestSettings(BaseModel):
     health_interval_s: float = Field(default=5.0, gt=0)
 
 
+class HighResSettings(BaseModel):
+    """High-resolution sampling on suspicion (docs/detectors.md): while a fault kind's
+    evidence builds, the live worker asks the device to sample its signals faster."""
+
+    enabled: bool = Field(default=True, description="false: never raise sampling")
+    level: float = Field(default=0.5, gt=0, lt=1, description="a kind's level that raises")
+    hours: float = Field(default=48.0, gt=0, le=168, description="how long a raise lasts")
+    interval_s: int = Field(default=10, ge=1, le=3600, description="sampling while raised")
+    rest_hours: float = Field(
+        default=72.0, ge=0, description="no new raise of a device this long after one ends"
+    )
+    budget_pct: float = Field(
+        default=5.0, ge=0, le=100, description="at most this share of the fleet raised at once"
+    )
+    sweep_interval_s: float = Field(
+        default=60.0, gt=0, description="how often ended raises are looked for"
+    )
+
+
 class DetectSettings(BaseModel):
     """`devicecare detect`: partitions of the device space, leases and checkpoints."""
 
@@ -88,6 +107,7 @@ class DetectSettings(BaseModel):
     idle_wait_s: float = Field(default=1.0, gt=0, description="longest wait for new batches")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9465, ge=0, le=65535, description="0 turns /metrics off")
+    high_res: HighResSettings = HighResSettings()
 
 
 NotifierChannel = Literal["device", "email", "webhook"]

@@ -155,7 +155,9 @@ def show(
         if not found:
             raise typer.BadParameter(f"unknown device {device!r}", param_hint="--device")
         target = found[0]
-        config = effective(store.layers_for(conn, found), device, target.model, target.os_version)
+        layered = store.layers_for(conn, found)
+        now = datetime.now(UTC)
+        config = effective(layered, device, target.model, target.os_version, now)
         layers = store.history(conn, target)
     report = {
         "device_id": device,
@@ -163,7 +165,14 @@ def show(
         "sent_revision": target.sent_revision,
         "reported_revision": target.reported_revision,
         "config_error": target.config_error,
-        "layers": [{**la, "created_at": la["created_at"].isoformat()} for la in layers],
+        "layers": [
+            {
+                **la,
+                "created_at": la["created_at"].isoformat(),
+                "expires_at": la["expires_at"] and la["expires_at"].isoformat(),
+            }
+            for la in layers
+        ],
     }
     if as_json:
         print(json.dumps(report, indent=2))
@@ -182,6 +191,15 @@ def show(
             f"{la['scope']} {where}".strip(),
             json.dumps(la["settings"]),
             la["actor"],
-            la["reason"] or "",
+            " ".join(filter(None, [la["reason"], _lifetime(la)])),
         )
     out.print(table)
+
+
+def _lifetime(layer: dict[str, Any]) -> str | None:
+    """A layer's end, for the table: ended by which revision, or applying until when."""
+    if layer["ended_revision"] is not None:
+        return f"(ended by revision {layer['ended_revision']})"
+    if layer["expires_at"] is not None:
+        return f"(until {layer['expires_at'].astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+    return None

@@ -4,11 +4,16 @@ A layer holds only the settings it sets (`upload_interval_s`, per-collector `ena
 `interval_s`, `high_res`); anything it leaves out comes from the broader layers or the
 agent's defaults. The effective revision is the highest revision among the layers that
 apply, so it grows whenever any of them changes (layers are only ever added).
+
+A layer may expire (`expires_at`): past it, its settings no longer apply. Ending it takes
+a new revision (`ended_revision`), which then stands for the layer in the effective
+revision, so the config without it goes out as a change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +42,19 @@ class Layer:
     model: str | None = None
     os_version: str | None = None
     device_id: str | None = None
+    expires_at: datetime | None = None
+    ended_revision: int | None = None
+
+    def live(self, at: datetime | None) -> bool:
+        """Whether its settings apply at `at` (None: ignore expiry, only an end counts)."""
+        if self.ended_revision is not None:
+            return False
+        return self.expires_at is None or at is None or at < self.expires_at
+
+    @property
+    def latest_revision(self) -> int:
+        """The revision this layer contributes: its own, or the one that ended it."""
+        return self.ended_revision if self.ended_revision is not None else self.revision
 
     @property
     def specificity(self) -> int:
@@ -70,13 +88,19 @@ def merge(layers: list[Layer]) -> dict[str, Any]:
 
 
 def effective(
-    layers: list[Layer], device_id: str, model: str | None, os_version: str | None
+    layers: list[Layer],
+    device_id: str,
+    model: str | None,
+    os_version: str | None,
+    at: datetime | None = None,
 ) -> DeviceConfig | None:
-    """The config a device should run, or None when no layer applies to it."""
+    """The config a device should run at `at`, or None when no layer applies to it; the
+    settings of layers that expired or ended are left out, their revisions kept."""
     mine = [la for la in layers if la.applies_to(device_id, model, os_version)]
     if not mine:
         return None
-    body = {"v": SCHEMA_VERSION, "revision": max(la.revision for la in mine), **merge(mine)}
+    revision = max(la.latest_revision for la in mine)
+    body = {"v": SCHEMA_VERSION, "revision": revision, **merge([la for la in mine if la.live(at)])}
     return msgspec.convert(body, DeviceConfig)
 
 

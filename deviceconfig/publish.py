@@ -37,11 +37,13 @@ class Sent:
     config: DeviceConfig
 
 
-def plan(layers: list[Layer], targets: list[store.Target], *, force: bool) -> list[Sent]:
-    """The configs to send: each target's effective config, unless it already has it."""
+def plan(
+    layers: list[Layer], targets: list[store.Target], *, force: bool, at: datetime | None = None
+) -> list[Sent]:
+    """The configs to send: each target's effective config at `at`, unless it has it."""
     out = []
     for target in targets:
-        config = effective(layers, target.device_id, target.model, target.os_version)
+        config = effective(layers, target.device_id, target.model, target.os_version, at)
         if config is not None and (force or config.revision != target.sent_revision):
             out.append(Sent(target.device_id, config))
     return out
@@ -88,7 +90,7 @@ def apply(
     """Send every device in a scope its effective config (those that lack it, or all with
     `force`), then record what was sent. Returns what was sent."""
     targets = store.targets(conn, scope, model=model, os_version=os_version, device_id=device_id)
-    sends = plan(store.layers_for(conn, targets), targets, force=force)
+    sends = plan(store.layers_for(conn, targets), targets, force=force, at=at)
     publish(settings, sends)
     with conn.transaction():
         for sent in sends:

@@ -49,25 +49,52 @@ def add_layer(
     model: str | None = None,
     os_version: str | None = None,
     device_id: str | None = None,
+    expires_at: datetime | None = None,
+    at: datetime | None = None,
 ) -> Layer:
+    """A new layer (revision), set at `at` (default: the database's clock), applying until
+    `expires_at` (default: until a later layer overrides it)."""
     row = conn.execute(
         "INSERT INTO device_config_layers (scope, model, os_version, device_id, settings,"
-        " actor, reason) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING revision",
-        (scope.value, model, os_version, device_id, Jsonb(settings), actor, reason),
+        " actor, reason, expires_at, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now())) RETURNING revision",
+        (
+            scope.value,
+            model,
+            os_version,
+            device_id,
+            Jsonb(settings),
+            actor,
+            reason,
+            expires_at,
+            at,
+        ),
     ).fetchone()
     assert row is not None
-    return Layer(row[0], scope, settings, model, os_version, device_id)
+    return Layer(row[0], scope, settings, model, os_version, device_id, expires_at)
+
+
+def end_layer(conn: psycopg.Connection, revision: int, at: datetime) -> int | None:
+    """End a layer at `at` (its expiry, or earlier): its settings stop applying and the end
+    takes a new revision, returned; None when it had already ended."""
+    row = conn.execute(
+        "UPDATE device_config_layers SET ended_at = %s, expires_at = least(expires_at, %s),"
+        " ended_revision = nextval(pg_get_serial_sequence('device_config_layers', 'revision'))"
+        " WHERE revision = %s AND ended_revision IS NULL RETURNING ended_revision",
+        (at, at, revision),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def layers_for(conn: psycopg.Connection, targets: list[Target]) -> list[Layer]:
     """Every layer that may apply to one of `targets` (fleet, their cohorts, themselves)."""
     rows = conn.execute(
-        "SELECT revision, scope, settings, model, os_version, device_id"
-        " FROM device_config_layers"
+        "SELECT revision, scope, settings, model, os_version, device_id, expires_at,"
+        " ended_revision FROM device_config_layers"
         " WHERE scope = 'fleet' OR model = ANY(%s) OR device_id = ANY(%s)",
         ([t.model for t in targets if t.model], [t.device_id for t in targets]),
     ).fetchall()
-    return [Layer(r[0], Scope(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+    return [Layer(r[0], Scope(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
 
 def targets(
@@ -116,7 +143,7 @@ def history(conn: psycopg.Connection, target: Target) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT revision, scope, model, os_version, device_id, settings, actor, reason,"
-            " created_at FROM device_config_layers"
+            " created_at, expires_at, ended_revision FROM device_config_layers"
             " WHERE scope = 'fleet' OR device_id = %s"
             " OR (scope = 'cohort' AND model = %s AND (os_version IS NULL OR os_version = %s))"
             " ORDER BY revision DESC",

@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from devicecare.contracts.vocabulary import (
     Answer,
+    FeedbackVerdict,
     FindingStatus,
     NotifyChannel,
     OfferStatus,
@@ -385,7 +386,7 @@ _FINDING_KIND = "SELECT fault_kind, detector FROM findings WHERE finding_id = %(
 _FEEDBACK = """
 INSERT INTO finding_feedback (ts, finding_id, device_id, fault_kind, detector, verdict, source,
                               offer_id, comment)
-VALUES (%(at)s, %(finding_id)s, %(device_id)s, %(fault_kind)s, %(detector)s, 'false_alarm',
+VALUES (%(at)s, %(finding_id)s, %(device_id)s, %(fault_kind)s, %(detector)s, %(verdict)s,
         %(source)s, %(offer_id)s, %(comment)s)
 """
 
@@ -425,6 +426,7 @@ def record_false_alarm(
             "device_id": offer.device_id,
             "fault_kind": fault_kind,
             "detector": detector,
+            "verdict": FeedbackVerdict.FALSE_ALARM,
             "source": source,
             "offer_id": offer.offer_id,
             "comment": comment,
@@ -1019,7 +1021,7 @@ _SUPPRESSED_FINDINGS = sql.SQL(
     " FROM offer_suppressions WHERE {w} GROUP BY 1"
 )
 _FALSE_ALARMS = sql.SQL(
-    "SELECT count(*) FROM finding_feedback WHERE verdict = 'false_alarm' AND {w}"
+    "SELECT count(*) FROM finding_feedback WHERE verdict = %(false_alarm)s AND {w}"
 )
 _FLEET_ALERTS = sql.SQL("SELECT count(*) FROM fleet_alerts WHERE {w}")
 _ATTEMPTS = sql.SQL(
@@ -1049,7 +1051,7 @@ def counts(
 ) -> RawCounts:
     """Counts over offers created (suppressions, feedback, attempts, alerts made) in
     [since, until)."""
-    window = {"since": since, "until": until}
+    window = {"since": since, "until": until, "false_alarm": FeedbackVerdict.FALSE_ALARM}
     offers_w = _between("created_at", since, until)
     ts_w = _between("ts", since, until)
 

@@ -23,11 +23,20 @@ from api.problems import responses
 from care import store
 from care.store import encode_cursor
 from devicecare.contracts.topics import DEVICE_ID_PATTERN
-from devicecare.contracts.vocabulary import FindingStatus, TaskResult, TaskStatus, TouchPoint
+from devicecare.contracts.vocabulary import (
+    FeedbackVerdict,
+    FindingStatus,
+    TaskResult,
+    TaskStatus,
+    TouchPoint,
+)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-VERDICT = {TaskResult.FAULT_FOUND: "confirmed", TaskResult.NO_FAULT_FOUND: "false_alarm"}
+VERDICT = {
+    TaskResult.FAULT_FOUND: FeedbackVerdict.CONFIRMED,
+    TaskResult.NO_FAULT_FOUND: FeedbackVerdict.FALSE_ALARM,
+}
 """The `finding_feedback` verdict a task's result gives its finding."""
 
 

@@ -182,6 +182,12 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def is_true(fault: dict | None, detected_ms: int) -> bool:
+    """Whether a finding detected at `detected_ms` names `fault` (the truth's fault of
+    the finding's device and kind, None when there is none)."""
+    return fault is not None and detected_ms >= fault["onset_ms"] - ONSET_TOLERANCE_MS
+
+
 def evaluate(truth: dict, findings: Iterable[Found]) -> Evaluation:  # noqa: PLR0912, PLR0915 - one pass over the findings, read as one
     """Score `findings` (every finding the detectors opened) against `truth`, the
     document `devicecare simulate --truth` writes."""
@@ -205,7 +211,7 @@ def evaluate(truth: dict, findings: Iterable[Found]) -> Evaluation:  # noqa: PLR
     for finding in findings:
         key = (finding.device_id, finding.kind)
         fault = faults.get(key)
-        if fault is not None and finding.detected_ms >= fault["onset_ms"] - ONSET_TOLERANCE_MS:
+        if is_true(fault, finding.detected_ms):
             true_findings += 1
             kinds[finding.kind].true_findings += 1
             first[key] = min(first.get(key, finding.detected_ms), finding.detected_ms)

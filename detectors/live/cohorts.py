@@ -6,6 +6,7 @@ gives a device's percentile and the cohort's median. A detector worker keeps the
 figures of the devices it owns: partitions are a hash of the device id, so a worker's
 devices are a random sample of the fleet and their distribution is the fleet's. The
 figures also go to the `device_health` table, where support and Grafana read them.
+The verdicts on the cohort's findings (`verdicts.py`) are kept beside the figures.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterable
+
+from detectors.live.verdicts import CohortVerdicts
 
 MIN_COHORT = 5
 """Fewer devices than this make no cohort: percentiles and medians are unknown."""
@@ -29,6 +32,7 @@ class Cohorts:
         self.crashing: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
         """Per cohort and crash signature: the devices crashing heavily with it, and
         when they last did."""
+        self.verdicts = CohortVerdicts()
 
     @staticmethod
     def key(model: str | None, os_version: str | None) -> tuple[str, str]:

@@ -8,7 +8,9 @@ combined, ordered by precedence (the more specific kind wins when two explain th
 evidence) and followed by a finding tracker, which opens a finding only when the level
 held for the profile's sustain time. After an OS update the rules settle: for
 `settle_days` no kind's level may rise above what it was before the update, then every
-rule re-baselines (`Rule.rebaseline`). A profile names the rules and parameters.
+rule re-baselines (`Rule.rebaseline`). Verdicts on the device's findings and its
+cohort's (`feedback.py`, `verdicts.py`) raise the level a kind needs to open. A profile
+names the rules and parameters.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from detectors.base import Guarded, Rule
 from detectors.block import Block
 from detectors.live.anomaly import RELATED, TEMPERATURES, ScaledDeviation, hourly_features
 from detectors.live.cohorts import Cohorts
+from detectors.live.feedback import DeviceFeedback
 from detectors.live.findings import (
     CLEAR_LEVEL,
     ONSET_LEVEL,
@@ -32,8 +35,9 @@ from detectors.live.findings import (
 )
 from detectors.live.rules import REGISTRY
 from detectors.live.rules.crashes import CrashLoop
+from detectors.live.verdicts import Verdict
 from devicecare.contracts import EventKind
-from devicecare.contracts.vocabulary import FaultKind
+from devicecare.contracts.vocabulary import FaultKind, FeedbackVerdict
 
 DAY = 86_400.0
 HOT_PERCENTILE = 90.0
@@ -115,6 +119,10 @@ class DeviceState:
         self.levels: dict[str, float] = {}
         """Each kind's level at the last assessment; before an update, its ceiling."""
         self.ceiling: dict[str, float] = {}
+        self.judged: dict[str, float] = {}
+        """Each kind's level at the last assessment as it counts towards a finding: after
+        the verdicts on the device and its cohort, precedence and an update's settling."""
+        self.feedback = DeviceFeedback()
 
     def __setstate__(self, state: dict[str, object]) -> None:
         """A checkpoint of an older version: its open findings and the device's
@@ -142,6 +150,16 @@ class DeviceState:
         self.os_version = os_version
         self.os_name = os_name or self.os_name
         self.device_class = device_class or self.device_class
+
+    def apply_feedback(self, verdict: Verdict) -> None:
+        """A verdict on one of the device's findings: a false alarm closes the finding
+        (already closed in the database) and raises the level its kind needs."""
+        now = max(self.last_ts, self.last_event_ts)
+        if not self.feedback.apply(verdict, now):
+            return
+        tracker = self.trackers.get(verdict.kind)
+        if verdict.verdict is FeedbackVerdict.FALSE_ALARM and tracker is not None:
+            tracker.dismiss(verdict.detected_at)
 
     def process(
         self, block: Block, cohorts: Cohorts | None = None, profile: DeviceProfile = DEVICE_PROFILE
@@ -232,6 +250,7 @@ class DeviceState:
             crash_spread=lambda signature, since: cohorts.crash_spread(
                 key, signature, self.device_id, since
             ),
+            cohort_factor=lambda kind, detector: cohorts.verdicts.factor(key, kind, detector),
             device_class=self.device_class,
             os_name=self.os_name,
         )
@@ -246,8 +265,10 @@ class DeviceState:
         self.levels = {k: a.level for k, a in combined.items()}
         held = self._held(now, profile)
         changes = []
+        self.judged = {}
         for kind, combined_assessment in combined.items():
-            assessment = combined_assessment
+            assessment = self._judged(combined_assessment, now, context)
+            self.judged[kind] = min(assessment.level, held.get(kind, math.inf))
             tracker = self.trackers.get(kind)
             if tracker is None:
                 if assessment.level < ONSET_LEVEL / 2:
@@ -258,9 +279,20 @@ class DeviceState:
             if ceiling is not None and assessment.level > ceiling:
                 assessment = replace(assessment, level=ceiling)
             change = tracker.observe(self.device_id, now, assessment, may_open=may_open)
+            self.feedback.follow(
+                kind,
+                combined_assessment.level,
+                opened=change is not None and change.what == "opened",
+                open_now=tracker.open is not None,
+            )
             if change is not None:
                 changes.append(change)
         return changes
+
+    def _judged(self, assessment: Assessment, now: float, context: Context) -> Assessment:
+        """The assessment as the verdicts on this device and its cohort let it count."""
+        cohort = context.cohort_factor(assessment.kind, assessment.detector)
+        return self.feedback.adjust(assessment, now, cohort)
 
     def _held(self, now: float, profile: DeviceProfile) -> dict[str, float]:
         """The ceiling of each kind's level: under 1 for a kind a more specific one

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from detectors.live.verdicts import NO_FACTOR, CohortFactor
 from devicecare.contracts.vocabulary import SEVERITY_RANK, FindingStatus, Severity
 
 CLEAR_LEVEL = 0.5
@@ -123,6 +124,9 @@ class Context:
     device_class: str | None = None
     """What the device says it is (phone, tablet, laptop, gateway), when it says so."""
     os_name: str | None = None
+    cohort_factor: Callable[[str, str], CohortFactor] = lambda _kind, _detector: NO_FACTOR
+    """The threshold factor of a (fault kind, detector) in the device's cohort, from the
+    verdicts on its findings there (`verdicts.py`)."""
 
     @property
     def noun(self) -> str:
@@ -206,6 +210,18 @@ class Tracker:
             self.sustain_s,
             self.above_since,
         ) = state  # type: ignore[assignment]
+
+    def dismiss(self, detected_at: float) -> bool:
+        """Forget the open finding detected at `detected_at` (data seconds, to the
+        second), which someone marked a false alarm: the level must rise anew to open
+        one. False when no such finding is open."""
+        if self.open is None or not abs(self.open.detected_at - detected_at) < 1.0:
+            return False
+        self.open = None
+        self.rising_since = math.nan
+        self.clear_since = math.nan
+        self.above_since = math.nan
+        return True
 
     def observe(
         self, device_id: str, now: float, a: Assessment, *, may_open: bool

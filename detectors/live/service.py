@@ -6,7 +6,10 @@ block to its `DeviceState`, write the finding changes, and every
 `checkpoint_interval_s` (and on SIGTERM) save each partition's states with the feed
 position, renewing the leases. Idle, it waits on `LISTEN devicecare_ingest`. A
 partition whose lease another worker took is dropped; one left by a stopped worker is
-picked up from its checkpoint, without re-learning.
+picked up from its checkpoint, without re-learning. Each round also reads the verdicts
+on findings stored since the last look (`finding_feedback`, all of them at start):
+counted for their cohorts and applied to the devices held; a device taken over or first
+seen gets the latest verdict on each of its kinds again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILES, DeviceState
 from detectors.live.findings import Change
 from detectors.live.metrics import DetectMetrics
+from detectors.live.sampling import SamplingRaiser
+from detectors.live.verdicts import Verdict
 from devicecare.config import DetectSettings
 from devicecare.contracts.vocabulary import NotifyChannel
 
@@ -47,8 +52,11 @@ class DetectService:
         partitions: list[int] | None = None,
         profile: str = "device",
         owner: str | None = None,
+        *,
+        sampling: SamplingRaiser | None = None,
     ) -> None:
         self.url = url
+        self.sampling = sampling
         self.cfg = cfg
         self.profile = DEVICE_PROFILES[profile]
         self.wanted = sorted(partitions if partitions is not None else range(cfg.partitions))
@@ -62,6 +70,8 @@ class DetectService:
         self.claimed_at = 0.0
         self.dirty: set[str] = set()
         self.metrics = DetectMetrics()
+        self.verdicts: dict[str, dict[str, Verdict]] = {}
+        """The latest verdict per device and fault kind, for devices taken over later."""
 
     # --- life cycle
 
@@ -127,9 +137,11 @@ class DetectService:
         self._claim(conn)
         if not self.states:
             return True
+        self._read_verdicts(conn)
         until = feed.horizon(conn)
         lo = min(self.positions.values())
         if lo >= until:
+            self._raise_sampling(conn, [])
             self._maybe_checkpoint(conn)
             return True
         result = feed.read(
@@ -151,8 +163,22 @@ class DetectService:
         self.progress.samples += result.samples
         for partition in self.states:
             self.positions[partition] = max(self.positions[partition], result.next_position)
+        self._raise_sampling(conn, list(result.blocks))
         self._maybe_checkpoint(conn)
         return result.complete
+
+    def _raise_sampling(self, conn: psycopg.Connection, devices: list[str]) -> None:
+        """High resolution on suspicion (`detectors.live.sampling`), when it is on: raise
+        the sampling of these devices where evidence is building, end raises that are up."""
+        if self.sampling is None:
+            return
+        states = [
+            state
+            for device_id in devices
+            if (states := self.states.get(feed.partition_of(device_id, self.cfg.partitions)))
+            and (state := states.get(device_id)) is not None
+        ]
+        self.sampling.step(conn, states)
 
     def _detect(self, conn: psycopg.Connection, result: feed.Read) -> list[Change]:
         fresh = []
@@ -168,6 +194,7 @@ class DetectService:
             if state.model is None:
                 fresh.append(state)
         self._describe(conn, fresh)
+        self._recall_verdicts(fresh)
         for device_id, block in result.blocks.items():
             states = self.states.get(feed.partition_of(device_id, self.cfg.partitions))
             if states is None:
@@ -189,6 +216,31 @@ class DetectService:
         for device_id, model, os_version, os_name in rows:
             by_id[device_id].describe(model, os_version, os_name=os_name)
 
+    # --- verdicts on findings
+
+    def _read_verdicts(self, conn: psycopg.Connection) -> None:
+        """Verdicts stored since the last look: counted for their cohorts, and applied
+        to their devices when this worker holds them."""
+        counted = self.cohorts.verdicts
+        for verdict in store.verdicts_since(conn, counted.since):
+            if not counted.count(verdict):
+                continue
+            latest = self.verdicts.setdefault(verdict.device_id, {})
+            known = latest.get(verdict.kind)
+            if known is None or verdict.feedback_id > known.feedback_id:
+                latest[verdict.kind] = verdict
+            states = self.states.get(feed.partition_of(verdict.device_id, self.cfg.partitions))
+            state = None if states is None else states.get(verdict.device_id)
+            if state is not None:
+                state.apply_feedback(verdict)
+
+    def _recall_verdicts(self, states: list[DeviceState]) -> None:
+        """The latest verdict on each kind of the devices just taken over or first seen,
+        applied to their states (once: a state remembers the verdicts it applied)."""
+        for state in states:
+            for verdict in self.verdicts.get(state.device_id, {}).values():
+                state.apply_feedback(verdict)
+
     # --- partitions and checkpoints
 
     def _claim(self, conn: psycopg.Connection) -> None:
@@ -201,6 +253,7 @@ class DetectService:
             states, position = store.load(conn, self.profile.name, partition)
             self.states[partition] = states
             self.positions[partition] = position or 0
+            self._recall_verdicts(list(states.values()))
         if taken:
             log.info(
                 "took partitions %s: %d devices from their checkpoints, feed position %s",

@@ -7,21 +7,25 @@ are processed again. Opening and resolving a finding also goes on the device's t
 themselves: a trigger on `findings` (migration 0005) sends `NotifyChannel.NOTIFIER` when
 the transaction commits, whoever wrote them. A checkpoint is a partition's device
 states, pickled and compressed, with the feed position they reflect; the lease says which
-worker owns the partition.
+worker owns the partition. Verdicts on findings (`finding_feedback`) are read back
+with the device's cohort, for the detectors to learn from.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import zlib
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from detectors.live.cohorts import Cohorts
 from detectors.live.device import DeviceState
 from detectors.live.findings import Change
-from devicecare.contracts.vocabulary import TouchPoint
+from detectors.live.verdicts import Verdict
+from devicecare.contracts.vocabulary import FeedbackVerdict, TouchPoint
 from devicecare.timeconv import from_seconds
 
 _OPEN = """
@@ -91,6 +95,37 @@ def write_changes(conn: psycopg.Connection, changes: list[Change]) -> int:
             },
         )
     return opened
+
+
+_VERDICTS = """
+SELECT v.feedback_id, extract(epoch FROM v.ts)::float8, v.device_id, v.fault_kind, v.detector,
+       v.verdict, d.model, d.os_version, extract(epoch FROM f.detected_at)::float8
+FROM finding_feedback v
+LEFT JOIN devices d ON d.device_id = v.device_id
+LEFT JOIN findings f ON f.finding_id = v.finding_id
+"""
+_VERDICTS_SINCE = _VERDICTS + "WHERE v.feedback_id > %s ORDER BY v.feedback_id"
+
+
+def verdicts_since(conn: psycopg.Connection, since: int) -> list[Verdict]:
+    """Verdicts with ids above `since`, oldest first."""
+    return _verdicts(conn.execute(_VERDICTS_SINCE, (since,)).fetchall())
+
+
+def _verdicts(rows: list[tuple]) -> list[Verdict]:
+    return [
+        Verdict(
+            feedback_id=r[0],
+            ts=r[1],
+            device_id=r[2],
+            kind=r[3],
+            detector=r[4],
+            verdict=FeedbackVerdict(r[5]),
+            cohort=Cohorts.key(r[6], r[7]),
+            detected_at=math.nan if r[8] is None else r[8],
+        )
+        for r in rows
+    ]
 
 
 def write_health(conn: psycopg.Connection, states: list[DeviceState]) -> None:

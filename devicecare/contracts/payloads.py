@@ -251,10 +251,12 @@ class CollectorConfig(_Message):
 
 
 class HighResolution(_Message):
-    """A time-limited faster sampling mode, e.g. while support investigates a device."""
+    """A time-limited faster sampling mode, e.g. while support investigates a device or a
+    detector's evidence is building; `collectors` names the signals concerned (none: all)."""
 
     until: TimestampMs
     interval_s: IntervalS = 5
+    collectors: Annotated[list[CollectorName], Meta(max_length=8)] | None = None
 
 
 class DeviceConfig(_Message):

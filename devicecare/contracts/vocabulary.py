@@ -16,6 +16,7 @@ __all__ = [
     "Answer",
     "FaultCategory",
     "FaultKind",
+    "FeedbackVerdict",
     "FindingStatus",
     "NotifyChannel",
     "OfferStatus",
@@ -79,6 +80,14 @@ class FindingStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
     FALSE_ALARM = "false_alarm"
+
+
+class FeedbackVerdict(StrEnum):
+    """A verdict on a finding in `finding_feedback`: the owner or a repair said it was
+    wrong, or a repair found the fault. The detectors learn from both."""
+
+    FALSE_ALARM = "false_alarm"
+    CONFIRMED = "confirmed"
 
 
 class OfferStatus(StrEnum):

@@ -13,6 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Literal
 
 import psycopg
@@ -39,10 +40,13 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def available(edition: Edition) -> list[Migration]:
-    """The migrations that apply to `edition`, in version order."""
+def available(edition: Edition, folder: Traversable | None = None) -> list[Migration]:
+    """The migrations in `folder` (the package's own by default) that apply to `edition`,
+    in version order. Two files of one version (other than one per edition) are refused:
+    branches that picked the same number must not silently drop one."""
     found: dict[int, list[Migration]] = {}
-    for entry in (resources.files("devicecare.db") / "migrations").iterdir():
+    folder = folder or resources.files("devicecare.db") / "migrations"
+    for entry in folder.iterdir():
         match = _NAME.match(entry.name)
         if not match:
             continue
@@ -54,8 +58,8 @@ def available(edition: Edition) -> list[Migration]:
         )
     chosen = []
     for version, variants in sorted(found.items()):
-        editions = {m.edition for m in variants}
-        if editions != {None} and editions != set(EDITIONS):
+        editions = [m.edition for m in variants]
+        if editions != [None] and sorted(editions, key=str) != sorted(EDITIONS):
             raise MigrationError(
                 f"migration {version:04d} needs one plain file or one per edition {EDITIONS}"
             )

@@ -83,6 +83,21 @@ def test_remote_config_and_high_resolution_override_the_local_intervals() -> Non
     assert after[CollectorName.BATTERY] == CollectorConfig(interval_s=60)
 
 
+def test_high_resolution_for_named_collectors_leaves_the_others_alone() -> None:
+    local = {
+        CollectorName.BATTERY: CollectorConfig(interval_s=60),
+        CollectorName.THERMAL: CollectorConfig(interval_s=60),
+    }
+    remote = DeviceConfig(
+        v=1,
+        revision=4,
+        high_res=HighResolution(interval_s=10, until=2_000, collectors=[CollectorName.BATTERY]),
+    )
+    during = effective_intervals(local, remote, 1_000)
+    assert during[CollectorName.BATTERY] == CollectorConfig(interval_s=10)
+    assert during[CollectorName.THERMAL] == CollectorConfig(interval_s=60)
+
+
 def test_the_loop_waits_for_what_is_ahead_and_never_spins_on_what_is_past() -> None:
     schedule = Schedule(drain_batches_per_s=2.0)
     assert schedule.timeout(100.0) == MAX_POLL_S, "offline: the first upload tick is past"

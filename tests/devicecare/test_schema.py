@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -37,6 +38,16 @@ def test_a_changed_migration_is_refused(db: psycopg.Connection, db_url: str) -> 
     db.execute("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 1")
     with pytest.raises(MigrationError, match="changed after it was applied"):
         migrate(db_url)
+
+
+def test_two_migrations_with_one_number_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "0001_core.sql").write_text("SELECT 1;")
+    (tmp_path / "0002_first.sql").write_text("SELECT 2;")
+    (tmp_path / "0002_second.sql").write_text("SELECT 3;")
+    with pytest.raises(MigrationError, match="migration 0002 needs one plain file"):
+        available("timescale", tmp_path)
+    (tmp_path / "0002_second.sql").unlink()
+    assert [m.name for m in available("timescale", tmp_path)] == ["core", "first"]
 
 
 def test_samples_have_one_column_per_contract_metric(db: psycopg.Connection) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from devicecare.contracts import CollectorName
@@ -66,3 +69,20 @@ def test_later_revisions_of_the_same_scope_win() -> None:
 def test_invalid_settings_are_refused_naming_the_field(settings: dict) -> None:
     with pytest.raises(ConfigError, match=r"invalid config|unknown collectors"):
         validate(settings)
+
+
+def test_an_expired_or_ended_layer_stops_applying_and_its_end_is_a_new_revision() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    fast = {"high_res": {"until": 1_767_312_000_000, "interval_s": 10}}
+    raised = Layer(7, Scope.DEVICE, fast, device_id="a", expires_at=start + timedelta(hours=24))
+    layers = [*_layers(), raised]
+    during = effective(layers, "a", "Pixel 7", "15", start)
+    assert during is not None and during.high_res is not None and during.revision == 7
+    expired = effective(layers, "a", "Pixel 7", "15", start + timedelta(hours=25))
+    assert expired is not None and expired.high_res is None
+    assert expired.collectors[CollectorName.CRASH].enabled is False, "the others still apply"
+    ended = replace(raised, ended_revision=9)
+    after = effective([*_layers(), ended], "a", "Pixel 7", "15", start)
+    assert after is not None and after.high_res is None and after.revision == 9
+    alone = effective([ended], "a", None, None, start)
+    assert alone is not None and (alone.revision, alone.high_res) == (9, None), "defaults"
