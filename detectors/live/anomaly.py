@@ -1,10 +1,10 @@
 """River-based anomaly scoring of a device's hourly features, scaled per device.
 
 Each hour of a device's telemetry becomes a feature vector (temperatures, their
-difference, drain, storage growth, throttling, crashes). `ScaledDeviation` keeps
-river's exponentially weighted mean and variance per feature (`river.stats.EWMean`,
-`river.stats.EWVar`), scores an hour by its largest standardised deviation, and says
-which features contributed. Wrapped in `Guarded`, it never learns from an hour it
+difference, drain, storage growth, throttling, crashes). `ScaledDeviation` keeps the
+exponentially weighted mean and variance of river's `stats.EWMean` and `stats.EWVar`
+per feature (in one numpy array), scores an hour by its largest standardised deviation,
+and says which features contributed. Wrapped in `Guarded`, it never learns from an hour it
 flagged.
 
 Chosen by measurement (`bench/detect.py`, ROC AUC of faulty against healthy
@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from river import stats
 
 from detectors.base import Detector, Features
 from detectors.block import Block
@@ -60,7 +59,11 @@ TEMPERATURES = frozenset({"cpu_temp_c", "battery_temp_c"})
 
 
 class ScaledDeviation(Detector):
-    """Largest |z| over the features, each standardised by river's EW statistics."""
+    """Largest |z| over the features, each standardised by its exponentially weighted
+    mean and variance: river's `stats.EWMean` and `stats.EWVar` (the first value
+    starts the mean; each later one moves it by `fading_factor`; the variance is the
+    mean of squares less the squared mean), kept in one numpy array per device rather
+    than two river objects per feature (about 0.6 KB instead of 5 KB)."""
 
     name = "scaled_deviation"
 
@@ -68,22 +71,36 @@ class ScaledDeviation(Detector):
         self.fading_factor = fading_factor
         self.warmup = warmup
         self.z_scale = z_scale
-        self.stats: dict[str, tuple[stats.EWMean, stats.EWVar]] = {}
+        self.keys: tuple[str, ...] = ()
+        self.moments = np.zeros((2, 0))
+        """Per feature in `keys`: the EW mean and the EW mean of squares."""
         self.seen = 0
+
+    def _index(self, key: str) -> int:
+        if key not in self.keys:
+            self.keys = (*self.keys, key)
+            self.moments = np.hstack((self.moments, np.full((2, 1), np.nan)))
+        return self.keys.index(key)
 
     def learn_one(self, x: Features) -> None:
         for key, value in x.items():
             if value is None or math.isnan(value):
                 continue
-            pair = self.stats.get(key)
-            if pair is None:
-                pair = self.stats[key] = (
-                    stats.EWMean(fading_factor=self.fading_factor),
-                    stats.EWVar(fading_factor=self.fading_factor),
+            i = self._index(key)
+            mean, square = self.moments[:, i]
+            if math.isnan(mean):
+                self.moments[:, i] = (value, value * value)
+            else:
+                a = self.fading_factor
+                self.moments[:, i] = (
+                    a * value + (1 - a) * mean,
+                    a * value * value + (1 - a) * square,
                 )
-            pair[0].update(value)
-            pair[1].update(value)
         self.seen += 1
+
+    def mean(self, key: str) -> float:
+        """A feature's EW mean (NaN before it was seen)."""
+        return float(self.moments[0, self.keys.index(key)]) if key in self.keys else math.nan
 
     def deviations(self, x: Features) -> dict[str, float]:
         """Standardised deviation of each known feature (0 during warm-up)."""
@@ -91,11 +108,12 @@ class ScaledDeviation(Detector):
         if self.seen < self.warmup:
             return out
         for key, value in x.items():
-            pair = self.stats.get(key)
-            if pair is None or value is None or math.isnan(value):
+            if key not in self.keys or value is None or math.isnan(value):
                 continue
-            mean = pair[0].get()
-            spread = math.sqrt(max(pair[1].get(), 0.0)) + 1e-3 * (abs(mean) + 1.0)
+            mean, square = self.moments[:, self.keys.index(key)]
+            if math.isnan(mean):
+                continue
+            spread = math.sqrt(max(square - mean * mean, 0.0)) + 1e-3 * (abs(mean) + 1.0)
             out[key] = (value - mean) / spread
         return out
 
