@@ -38,7 +38,7 @@ DAY = 86_400.0
 HOT_PERCENTILE = 90.0
 SUPPORT_Z = 2.0
 """A related feature this many standard deviations off supports a finding."""
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Version of a pickled `DeviceState`: a checkpoint of an older version keeps its open
 findings and the device's description, and its rules start learning afresh."""
 PRECEDENCE: dict[str, tuple[str, ...]] = {

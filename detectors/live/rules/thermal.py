@@ -3,17 +3,20 @@
 `ThermalPaths` looks at the battery's temperature minus the CPU's. Both follow the
 ambient temperature, so the difference does not move on a hot day or in a heat wave;
 what it does depend on (load, power source, charging) is learned per device in cells of
-load band x power state. The recent difference against the cell's baseline separates
-three faults: a swelling battery runs warm while not charging; a faulty charger heats
-the battery only while charging; failed cooling heats the CPU, pushing the difference
-the other way. `CpuLoad` covers devices without a battery temperature (gateways): it
-watches how steeply the CPU heats with load, where failed cooling makes the slope
-steeper and ambient heat only lifts the line (and moves too slowly to show in the
-sample-to-sample changes the slope is measured on).
+load band x power state, with the device's own heating slope within a band correcting
+for the load mix. The recent difference against the cell's baseline separates three
+faults: a swelling battery runs warm while not charging; a faulty charger heats the
+battery only while charging; failed cooling heats the CPU, pushing the difference the
+other way, and makes the device throttle more often than it usually does at the same
+load. `CpuLoad` covers devices without a battery temperature (gateways): it watches how
+steeply the CPU heats with load, where failed cooling makes the slope steeper and
+ambient heat only lifts the line (and moves too slowly to show in the sample-to-sample
+changes the slope is measured on).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import ClassVar
 
@@ -21,27 +24,60 @@ import numpy as np
 
 from detectors.base import Rule
 from detectors.block import Block, filled
-from detectors.live.decay import DecayedCells, DecayedMean, DecayedRegression
-from detectors.live.findings import Assessment, Context, Explanation, confidence, rounded
+from detectors.live.decay import DecayedRegression
+from detectors.live.findings import (
+    Assessment,
+    Context,
+    Explanation,
+    confidence,
+    rounded,
+    times_text,
+)
 from devicecare.contracts import Severity
 from devicecare.contracts.vocabulary import FaultKind
 
 DAY = 86_400.0
 HOUR = 3600.0
-LOAD_BANDS = np.array([0.0, 10.0, 25.0, 40.0, 60.0, 80.0])
-"""Lower edges of the CPU load bands (%)."""
+LOAD_BANDS = np.array([0.0, 15.0, 35.0, 60.0])
+"""Lower edges of the CPU load bands (%) of the temperature cells. Within a band the
+device's own heating slope corrects for the load mix, so a few wide bands suffice."""
+THROTTLE_BANDS = np.array([0.0, 40.0, 60.0, 75.0, 85.0, 95.0])
+"""Lower edges of the load bands in which throttling is counted: finer at the top,
+where throttling rises steeply with load (a day of gaming at 100% is not a day at 60%)."""
 ON_BATTERY, ON_MAINS, CHARGING = 0, 1, 2
 POWER_STATES = 3
+CELLS = len(LOAD_BANDS) * POWER_STATES
+THROTTLE_CELLS = len(THROTTLE_BANDS) * POWER_STATES
 MAINS_CURRENT_A = 0.05
 """Not charging and drawing less than this from the battery: running on mains."""
 MIN_WEIGHT = 8.0
 """Samples' worth of recent evidence (decayed) needed before a difference counts."""
 MIN_BASE_WEIGHT = 8.0
 """Samples' worth of baseline a cell needs before its recent mean is compared."""
-MIN_THROTTLED = 0.02
+B_W, B_Y, B_YY, B_L, B_LL, B_LY, B_BAT = range(7)
+"""Rows of `ThermalPaths.base`: per cell, the decayed weight and weighted sums of
+y = battery - CPU temperature, y², load, load², load x y and the battery temperature."""
+R_W, R_Y, R_L, R_BAT = range(4)
+"""Rows of `ThermalPaths.recent`: weight, sums of y, load and battery temperature."""
+T_ALL, T_THROTTLED, T_REF = range(3)
+"""Rows of the throttling counts: samples, throttled samples, and the reference
+temperature's sum and count."""
+MIN_THROTTLES = 5.0
+"""Throttled samples' worth (decayed) needed before more throttling counts."""
+THROTTLE_Z = 3.0
+"""More throttling counts when the observed count is this many standard deviations
+(Poisson, square-root scale) above the count the device's usual share per load band
+predicts."""
+MIN_HISTORY = 2.0
+"""The usual throttling share counts once the baseline holds at least this many times
+the recent window's samples."""
 THROTTLING_RATIO = 2.0
-"""Throttling at this multiple of the device's usual share (and at least 2% of the time)
-supports failed cooling."""
+"""Throttling at this multiple of the device's usual share at the same loads is, on its
+own, failed cooling (level 1)."""
+MAX_THROTTLE_LEVEL = 3.0
+PRIOR_DAYS = 3.0
+"""Days' worth of weight of the prior on the day-to-day noise of the recent-minus-
+baseline differences, before the device's own has been measured."""
 MAX_STEP_S = 3600.0
 """Consecutive samples further apart than this are not compared."""
 
@@ -52,26 +88,241 @@ def _score(z: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+@functools.cache
+def _taus(
+    memory_days: float, recent_hours: float, charging_hours: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time constants per cell (baseline, recent), shared read-only by every device with
+    the same parameters."""
+    charging = np.arange(CELLS) % POWER_STATES == CHARGING
+    taus = (
+        np.full(CELLS, memory_days * DAY),
+        np.where(charging, charging_hours * HOUR, recent_hours * HOUR),
+    )
+    for tau in taus:
+        tau.setflags(write=False)
+    return taus
+
+
+def _accumulate(
+    sums: np.ndarray,
+    t: float,
+    *,
+    tau: np.ndarray,
+    ts: np.ndarray,
+    cell: np.ndarray,
+    values: np.ndarray,
+) -> float:
+    """Decay `sums` (rows x cells, in place) to the block's last time and add `values`
+    (rows x samples, 0 where a sample does not count) to their cells, each sample
+    weighted by its age; returns the sums' new time."""
+    now = float(ts[-1])
+    if not math.isnan(t):
+        sums *= np.exp((t - now) / tau)
+    w = np.exp((ts - now) / tau[cell])
+    rows, cells = sums.shape
+    index = (np.arange(rows)[:, None] * cells + cell[None, :]).ravel()
+    sums += np.bincount(index, (values * w).ravel(), rows * cells).reshape(rows, cells)
+    return now
+
+
+def _at(sums: np.ndarray, t: float, tau: np.ndarray, now: float) -> np.ndarray:
+    """The sums decayed to data time `now` (as they stand, before any update)."""
+    if math.isnan(t):
+        return np.zeros_like(sums)
+    return sums * np.exp(min(0.0, t - now) / tau)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _power_state(block: Block) -> np.ndarray:
+    charging = filled(block.col("battery_charging"), 0.0) > 0.5
+    current = block.col("battery_current_a")
+    mains = ~charging & np.isfinite(current) & (current >= -MAINS_CURRENT_A)
+    return np.where(charging, CHARGING, np.where(mains, ON_MAINS, ON_BATTERY))
+
+
+def _band(load: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(edges, load, side="right") - 1, 0, len(edges) - 1)
+
+
+class Throttling:
+    """How often the device throttles per load band and power state: the counts of the
+    last `recent_days` calendar days (a ring of daily counts), and the usual share over
+    `memory_days` before them (a day joins the baseline only when it leaves the ring, so
+    a rise is compared with the time before it rather than absorbed as it grows). The
+    recent throttled count is compared with the count the usual shares predict for the
+    recent samples' loads, so heavier use (more time at high load, where throttling is
+    normal) does not count, while throttling more often at the same loads does.
+
+    Throttling follows the surroundings too: a day whose reference temperature (a
+    thermometer for the surroundings, at light load) was `warm_c` or more above its
+    usual level (a heat wave, a warm trip) counts neither way."""
+
+    __slots__ = ("base", "base_t", "day", "memory_days", "ring", "warm_c")
+
+    def __init__(self, memory_days: float, recent_days: int, warm_c: float) -> None:
+        self.memory_days = memory_days
+        self.warm_c = warm_c
+        self.base = np.zeros((3, THROTTLE_CELLS), dtype=np.float32)
+        """Rows `T_ALL`, `T_THROTTLED` per cell; row `T_REF` holds the reference
+        temperature's sum and count in its first two cells."""
+        self.base_t = math.nan
+        self.ring = np.zeros((recent_days, 3, THROTTLE_CELLS), dtype=np.float32)
+        self.day = -1
+        """The day number (data time // 1 day) of the ring's newest slot."""
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.memory_days, self.warm_c, self.base, self.base_t, self.ring, self.day)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (self.memory_days, self.warm_c, self.base, self.base_t, self.ring, self.day) = state  # type: ignore[assignment]
+
+    @property
+    def recent_days(self) -> int:
+        return len(self.ring)
+
+    def _usual_reference(self) -> float:
+        total, n = float(self.base[T_REF, 0]), float(self.base[T_REF, 1])
+        return total / n if n > 0 else math.nan
+
+    def _warm(self, slot: np.ndarray) -> bool:
+        """Whether a day's surroundings were warmer than usual by `warm_c`."""
+        if slot[T_REF, 1] <= 0:
+            return False
+        return float(slot[T_REF, 0] / slot[T_REF, 1]) - self._usual_reference() >= self.warm_c
+
+    def _advance(self, day: int, *, learn: bool) -> None:
+        """Make `day` the ring's newest slot; the days that leave it join the baseline
+        (when `learn` and not warm), weighted by their age."""
+        if self.day < 0:
+            self.day = day
+            return
+        tau = self.memory_days * DAY
+        for leaving in range(self.day - self.recent_days + 1, day - self.recent_days + 1):
+            slot = self.ring[leaving % self.recent_days]
+            if learn and slot[T_ALL].any() and not self._warm(slot):
+                end = (leaving + 1) * DAY
+                keep = 1.0 if math.isnan(self.base_t) else math.exp((self.base_t - end) / tau)
+                self.base = (self.base * keep + slot).astype(np.float32)
+                self.base_t = end
+            slot[:] = 0.0
+        self.day = max(self.day, day)
+
+    def update(self, block: Block, reference: np.ndarray, *, learn: bool) -> None:
+        """Count the block's samples and sum its `reference` temperatures (NaN where a
+        sample is no reference); days leaving the ring join the usual shares when
+        `learn`."""
+        throttled = block.col("thermal_throttled")
+        load = block.col("cpu_load_pct")
+        ok = np.isfinite(throttled) & np.isfinite(load)
+        if not ok.any():
+            return
+        cell = _band(load[ok], THROTTLE_BANDS) * POWER_STATES + _power_state(block)[ok]
+        hot = throttled[ok] > 0.5
+        ref = reference[ok]
+        known = np.isfinite(ref)
+        days = (block.ts[ok] // DAY).astype(np.int64)
+        for day in np.unique(days).tolist():
+            self._advance(day, learn=learn)
+            if day <= self.day - self.recent_days:
+                continue
+            mine = days == day
+            slot = self.ring[day % self.recent_days]
+            slot[T_ALL] += np.bincount(cell[mine], minlength=THROTTLE_CELLS)
+            slot[T_THROTTLED] += np.bincount(cell[mine & hot], minlength=THROTTLE_CELLS)
+            slot[T_REF, 0] += float(ref[mine & known].sum())
+            slot[T_REF, 1] += float((mine & known).sum())
+
+    def _recent(self) -> np.ndarray:
+        """The ring's counts, without its warm days."""
+        days = [slot for slot in self.ring if not self._warm(slot)]
+        if not days:
+            return np.zeros((3, THROTTLE_CELLS))
+        return np.sum(days, axis=0, dtype=np.float64)
+
+    def _base_at(self, now: float) -> np.ndarray:
+        if math.isnan(self.base_t):
+            return np.zeros_like(self.base, dtype=np.float64)
+        return self.base * math.exp(min(0.0, self.base_t - now) / (self.memory_days * DAY))
+
+    def excess(self, now: float) -> tuple[float, float, float]:
+        """(observed, expected, z) recent throttled samples, over the cells the device
+        has a usual share for; NaN while the baseline holds less than `MIN_HISTORY`
+        times the recent samples. z counts the Poisson noise of the recent count and
+        that of the baseline's own count (a usual share learned from a few throttles is
+        uncertain), on the square-root scale, where a small Poisson count's noise is
+        about 1 (a plain z overstates a rise from 1 to 4)."""
+        base = self._base_at(now)
+        recent = self._recent()
+        known = base[T_ALL] >= MIN_BASE_WEIGHT
+        if base[T_ALL][known].sum() < MIN_HISTORY * recent[T_ALL][known].sum():
+            return math.nan, math.nan, math.nan
+        # a cell never seen throttling counts half a throttled sample in its baseline:
+        # a first throttle there is not infinitely surprising
+        counts = np.maximum(base[T_THROTTLED][known], 0.5)
+        expected = float(recent[T_ALL][known] @ (counts / base[T_ALL][known]))
+        observed = float(recent[T_THROTTLED][known].sum())
+        if expected <= 0:
+            return observed, expected, math.nan
+        learned = float(base[T_THROTTLED][known].sum()) + 0.5
+        z = 2.0 * (math.sqrt(observed) - math.sqrt(expected))
+        return observed, expected, z / math.sqrt(1.0 + expected / learned)
+
+    def usual_share(self, now: float) -> float:
+        base = self._base_at(now)
+        total = base[T_ALL].sum()
+        return float(base[T_THROTTLED].sum() / total) if total > 0 else math.nan
+
+    def recent_share(self) -> float:
+        recent = self._recent()
+        total = recent[T_ALL].sum()
+        return float(recent[T_THROTTLED].sum() / total) if total > 0 else math.nan
+
+    def level(self, now: float) -> tuple[float, float]:
+        """(level, ratio): throttling at `THROTTLING_RATIO` times the usual share at the
+        same loads and significant (z at `THROTTLE_Z`) is level 1: the lower of the two
+        fractions; 0 under `MIN_THROTTLES`."""
+        observed, expected, z = self.excess(now)
+        if math.isnan(z):
+            return 0.0, math.nan
+        ratio = observed / expected
+        if observed < MIN_THROTTLES or ratio <= 1.0:
+            return 0.0, ratio
+        level = min((ratio - 1.0) / (THROTTLING_RATIO - 1.0), z / THROTTLE_Z)
+        return max(0.0, min(MAX_THROTTLE_LEVEL, level)), ratio
+
+
 class ThermalPaths(Rule):
     """Battery minus CPU temperature, per load band and power state, recent against the
-    device's own baseline.
+    device's own baseline; and throttling against the device's usual share.
 
     Samples fall in cells of `LOAD_BANDS` x power state (on battery, on mains, charging),
     since the same load means different power (and heat) on mains and on battery.
     Throttled samples are left out (throttling caps the CPU's temperature). Each cell
     keeps a baseline over `memory_days` and a recent mean over `recent_hours`
     (`charging_hours` for charging cells, pooling several charge sessions). The
-    difference recent - baseline, averaged over the cells with enough of both, is read
-    against the device's own noise (the cells' pooled standard deviation):
+    difference recent - baseline per cell, corrected for a different load mix within the
+    band by the device's own within-band heating slope (per power state), averaged over
+    the cells with enough of both, gives three statistics (not charging, light load not
+    charging, charging). Each is read against the device's own noise:
 
     - failed cooling: the CPU hotter at light load (the difference negative), beyond
-      max(`cooling_c`, `noise_k` sigma); more throttling than usual adds to it;
+      max(`cooling_c`, `noise_k` x the day-to-day spread of that statistic on this
+      device); and, as evidence in its own right, throttling more often than the
+      device's usual share at the same loads (`Throttling`), unless the battery, the
+      device's own thermometer for its surroundings, is warmer than usual by `heat_c`
+      (a heat wave, a warm trip). The two combine in quadrature;
     - a swelling battery: the battery warmer while not charging, beyond max(`swelling_c`,
-      `noise_k` sigma);
-    - a faulty charger: extra heat only while charging, beyond max(`charger_c`, `noise_k`
-      sigma) over what the battery shows when not charging.
+      sigma), sigma the cells' pooled within-cell noise;
+    - a faulty charger: extra heat only while charging, beyond max(`charger_c`, sigma) over
+      what the battery shows when not charging.
 
-    The baseline stops learning while any of them is half-way to a fault."""
+    The baselines (and the day-to-day spreads) stop learning while any of them is
+    half-way to a fault."""
 
     name = "thermal_paths"
     kinds: ClassVar[tuple[str, ...]] = (
@@ -87,141 +338,220 @@ class ThermalPaths(Rule):
         memory_days: float = 21.0,
         recent_hours: float = 24.0,
         charging_hours: float = 48.0,
+        throttle_days: int = 3,
         warmup_days: float = 2.0,
         swelling_c: float = 2.0,
         charger_c: float = 2.5,
-        cooling_c: float = 2.5,
-        noise_k: float = 1.0,
-        light_bands: int = 3,
+        cooling_c: float = 1.5,
+        heat_c: float = 2.0,
+        noise_k: float = 4.0,
+        light_bands: int = 2,
     ) -> None:
         self.memory_days = memory_days
         self.recent_hours = recent_hours
         self.charging_hours = charging_hours
+        self.throttle_days = throttle_days
         self.warmup_days = warmup_days
         self.swelling_c = swelling_c
         self.charger_c = charger_c
         self.cooling_c = cooling_c
+        self.heat_c = heat_c
         self.noise_k = noise_k
         self.light_bands = light_bands
-        cells = len(LOAD_BANDS) * POWER_STATES
-        charging = np.arange(cells) % POWER_STATES == CHARGING
-        self.base = DecayedCells(np.full(cells, memory_days * DAY))
-        self.recent = DecayedCells(np.where(charging, charging_hours * HOUR, recent_hours * HOUR))
-        self.throttled_base = DecayedMean(memory_days * DAY)
-        self.throttled_now = DecayedMean(recent_hours * HOUR)
+        self.base = np.zeros((7, CELLS))
+        self.recent = np.zeros((4, CELLS))
+        self.base_t = self.recent_t = math.nan
+        self.throttling = Throttling(memory_days, throttle_days, heat_c)
+        self.spread = np.zeros((3, 2))
+        """Per statistic (not charging, light load, charging): decayed days' worth and
+        sum of squares of its values, the device's own day-to-day noise."""
+        self.spread_t = math.nan
         self.first = math.nan
         self.levels = (0.0, 0.0, 0.0)
         """Swelling, charger and cooling levels as last seen with enough evidence: one
         without fresh evidence (no charging lately) keeps its last value."""
         self.frozen = False
 
+    def _taus(self) -> tuple[np.ndarray, np.ndarray]:
+        return _taus(self.memory_days, self.recent_hours, self.charging_hours)
+
     @staticmethod
-    def _cells(block: Block) -> tuple[np.ndarray, np.ndarray]:
-        load = filled(block.col("cpu_load_pct"), 0.0)
-        band = np.clip(np.searchsorted(LOAD_BANDS, load, side="right") - 1, 0, len(LOAD_BANDS) - 1)
-        charging = filled(block.col("battery_charging"), 0.0) > 0.5
-        current = block.col("battery_current_a")
-        mains = ~charging & np.isfinite(current) & (current >= -MAINS_CURRENT_A)
-        state = np.where(charging, CHARGING, np.where(mains, ON_MAINS, ON_BATTERY))
+    def _cells(block: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each sample's cell, y = battery - CPU temperature (NaN when throttled or
+        unknown) and load."""
+        load = block.col("cpu_load_pct")
+        cell = _band(filled(load, 0.0), LOAD_BANDS) * POWER_STATES + _power_state(block)
         y = block.col("battery_temp_c") - block.col("cpu_temp_c")
-        y = np.where(filled(block.col("thermal_throttled"), 0.0) > 0.5, np.nan, y)
-        return band * POWER_STATES + state, y
+        y = np.where(
+            (filled(block.col("thermal_throttled"), 0.0) > 0.5) | np.isnan(load), np.nan, y
+        )
+        return cell, y, load
+
+    def _baseline(self, now: float) -> tuple[np.ndarray, ...]:
+        """Per cell: baseline weight, mean y, mean load, within-band slope of y on load
+        (per power state), residual variance, mean battery temperature."""
+        base = _at(self.base, self.base_t, self._taus()[0], now)
+        w = base[B_W]
+        mean_y, mean_l = _ratio(base[B_Y], w), _ratio(base[B_L], w)
+        var_y = np.maximum(_ratio(base[B_YY], w) - mean_y**2, 0.0)
+        var_l = np.maximum(_ratio(base[B_LL], w) - mean_l**2, 0.0)
+        cov = _ratio(base[B_LY], w) - mean_l * mean_y
+        state = np.arange(CELLS) % POWER_STATES
+        slope = np.zeros(CELLS)
+        for s in range(POWER_STATES):
+            mine = (state == s) & (w > 0)
+            den = float(w[mine] @ var_l[mine])
+            if den > 0:
+                slope[state == s] = float(w[mine] @ cov[mine]) / den
+        residual = np.maximum(var_y - slope**2 * var_l, 0.0)
+        return w, mean_y, mean_l, slope, residual, _ratio(base[B_BAT], w)
 
     def score_block(self, block: Block) -> np.ndarray:
         if not len(block) or not self.warm(float(block.ts[-1])):
             return np.zeros(len(block))
-        cell, y = self._cells(block)
-        sigma = np.sqrt(self.base.variances[cell])
-        z = np.abs(y - self.base.means[cell]) / np.maximum(filled(sigma, 1.0), 0.5)
-        return _score(z)
+        cell, y, load = self._cells(block)
+        w, mean_y, mean_l, slope, residual, _ = self._baseline(float(block.ts[-1]))
+        expected = mean_y[cell] + slope[cell] * (load - mean_l[cell])
+        z = np.abs(y - expected) / np.maximum(filled(np.sqrt(residual[cell]), 1.0), 1.0)
+        return np.where(w[cell] >= MIN_BASE_WEIGHT, _score(z), 0.0)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
         if not len(block):
             return
         if math.isnan(self.first):
             self.first = float(block.ts[0])
-        cell, y = self._cells(block)
-        throttled = block.col("thermal_throttled")
-        self.recent.update(block.ts, cell, y)
-        self.throttled_now.update(block.ts, throttled)
+        cell, y, load = self._cells(block)
+        light = (filled(load, 100.0) < LOAD_BANDS[self.light_bands]) & (
+            _power_state(block) != CHARGING
+        )
+        reference = np.where(light, block.col("battery_temp_c"), np.nan)
+        self.throttling.update(block, reference, learn=not self.frozen)
+        ok = np.isfinite(y)
+        if not ok.any():
+            return
+        ts, cell, y, load = block.ts[ok], cell[ok], y[ok], load[ok]
+        battery = filled(block.col("battery_temp_c")[ok], 0.0)
+        base_tau, recent_tau = self._taus()
+        recent = np.vstack((np.ones(len(ts)), y, load, battery))
+        self.recent_t = _accumulate(
+            self.recent, self.recent_t, tau=recent_tau, ts=ts, cell=cell, values=recent
+        )
         if self.frozen:
             return
-        self.base.update(block.ts, cell, y)
-        self.throttled_base.update(block.ts, throttled)
+        learn = mask[ok].astype(np.float64)
+        base = np.vstack((learn, y, y * y, load, load * load, load * y, battery)) * learn
+        self.base_t = _accumulate(
+            self.base, self.base_t, tau=base_tau, ts=ts, cell=cell, values=base
+        )
 
     def warm(self, now: float) -> bool:
         return not math.isnan(self.first) and now - self.first >= self.warmup_days * DAY
 
     def rebaseline(self, now: float) -> None:
-        """An OS update may change how hot the CPU runs for a load: learn anew, with a
-        fresh warm-up."""
-        self.base = DecayedCells(self.base.tau)
-        self.recent = DecayedCells(self.recent.tau)
-        self.throttled_base = DecayedMean(self.throttled_base.tau)
+        """An OS update may change how hot the CPU runs for a load, or how often it
+        throttles: learn anew, with a fresh warm-up."""
+        self.base = np.zeros_like(self.base)
+        self.recent = np.zeros_like(self.recent)
+        self.base_t = self.recent_t = math.nan
+        self.throttling = Throttling(self.memory_days, self.throttle_days, self.heat_c)
+        self.spread = np.zeros_like(self.spread)
+        self.spread_t = math.nan
         self.first = now
         self.levels = (0.0, 0.0, 0.0)
         self.frozen = False
 
-    def _excess(self, cells: np.ndarray, now: float) -> float:
-        """Recent minus baseline, weighted over the chosen cells that have enough of
-        both (NaN when none has)."""
-        base_w = self.base.weights_at(now)
-        recent_w = self.recent.weights_at(now)
-        ok = cells & (base_w >= MIN_BASE_WEIGHT) & (recent_w >= 1.0)
-        if recent_w[ok].sum() < MIN_WEIGHT:
-            return math.nan
-        diff = self.recent.means[ok] - self.base.means[ok]
-        return float(np.average(diff, weights=recent_w[ok]))
+    def _statistics(self, now: float) -> tuple[float, float, float, float, float]:
+        """Recent minus baseline, load-corrected and weighted over the cells with enough
+        of both: not charging, at light load not charging, charging (NaN where no cell
+        has enough); the battery's own warming at light load; the pooled noise sigma."""
+        w, mean_y, mean_l, slope, residual, battery = self._baseline(now)
+        recent = _at(self.recent, self.recent_t, self._taus()[1], now)
+        rw = recent[R_W]
+        diff = _ratio(recent[R_Y], rw) - mean_y - slope * (_ratio(recent[R_L], rw) - mean_l)
+        warming = _ratio(recent[R_BAT], rw) - battery
+        ok = (w >= MIN_BASE_WEIGHT) & (rw >= 1.0)
+        index = np.arange(CELLS)
+        state, band = index % POWER_STATES, index // POWER_STATES
+        light = (band < self.light_bands) & (state != CHARGING)
 
-    def sigma(self) -> float:
-        """The device's own within-cell noise of battery minus CPU temperature."""
-        w = self.base.s0
-        ok = w > 0
-        if not ok.any():
-            return math.nan
-        return float(math.sqrt(np.average(self.base.variances[ok], weights=w[ok])))
+        def excess(cells: np.ndarray, values: np.ndarray) -> float:
+            chosen = cells & ok
+            if rw[chosen].sum() < MIN_WEIGHT:
+                return math.nan
+            return float(np.average(values[chosen], weights=rw[chosen]))
+
+        known = w > 0
+        sigma = (
+            float(math.sqrt(np.average(residual[known], weights=w[known])))
+            if known.any()
+            else math.nan
+        )
+        return (
+            excess(state != CHARGING, diff),
+            excess(light, diff),
+            excess(state == CHARGING, diff),
+            excess(light, warming),
+            sigma,
+        )
+
+    def _noise(self, now: float, values: tuple[float, float, float]) -> np.ndarray:
+        """The day-to-day spread (root mean square) of each statistic on this device,
+        shrunk towards its floor / `noise_k` while little is known; learns `values`
+        unless frozen, each weighted by the days since the last assessment (at most 1)."""
+        floors = np.array([self.swelling_c, self.cooling_c, self.charger_c]) / self.noise_k
+        if not math.isnan(self.spread_t):
+            self.spread *= math.exp(min(0.0, self.spread_t - now) / (self.memory_days * DAY))
+        weights, squares = self.spread[:, 0], self.spread[:, 1]
+        rms = np.sqrt((squares + PRIOR_DAYS * floors**2) / (weights + PRIOR_DAYS))
+        if not self.frozen:
+            days = 1.0 if math.isnan(self.spread_t) else min(1.0, (now - self.spread_t) / DAY)
+            seen = np.array(values)
+            known = np.isfinite(seen)
+            self.spread[known, 0] += days
+            self.spread[known, 1] += days * seen[known] ** 2
+        self.spread_t = now
+        return rms
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         if not self.warm(now):
             return []
-        sigma = self.sigma()
+        resting, light, charge, warming, sigma = self._statistics(now)
         if math.isnan(sigma):
             return []
-        index = np.arange(len(self.base.tau))
-        state, band = index % POWER_STATES, index // POWER_STATES
-        resting = self._excess(state != CHARGING, now)
-        light = self._excess((band < self.light_bands) & (state != CHARGING), now)
-        charge = self._excess(state == CHARGING, now)
-        noise = self.noise_k * sigma
+        spread = self._noise(now, (resting, light, charge))
         swelling, charger, cooling = self.levels
-        usual = self.throttled_base.mean
-        throttled = self.throttled_now.mean
-        more_throttling = (
-            not math.isnan(throttled)
-            and throttled >= MIN_THROTTLED
-            and throttled >= THROTTLING_RATIO * max(usual if not math.isnan(usual) else 0.0, 0.01)
-        )
+        throttle_level, ratio = self.throttling.level(now)
         if not math.isnan(resting):
-            swelling = resting / max(self.swelling_c, noise)
+            swelling = resting / max(self.swelling_c, sigma)
+        hot = 0.0
         if not math.isnan(light):
-            cooling = -light / max(self.cooling_c, noise) * (1.25 if more_throttling else 1.0)
+            hot = -light / max(self.cooling_c, self.noise_k * float(spread[1]))
+        if not math.isnan(light) or throttle_level > 0:
+            cooling = (
+                math.hypot(max(hot, 0.0), throttle_level) if hot > 0 else max(hot, throttle_level)
+            )
         if not math.isnan(charge):
             rest = 0.0 if math.isnan(resting) else max(resting, 0.0)
-            charger = (charge - rest) / max(self.charger_c, noise) if swelling < 0.5 else 0.0
+            charger = (charge - rest) / max(self.charger_c, sigma) if swelling < 0.5 else 0.0
         self.levels = (swelling, charger, cooling)
         self.frozen = max(self.levels) >= 0.5
         noun = context.noun
+        throttled = self.throttling.recent_share()
         evidence = {
             "battery_minus_cpu_change_c": rounded(resting),
             "battery_minus_cpu_change_light_load_c": rounded(light),
             "battery_minus_cpu_change_charging_c": rounded(charge),
+            "battery_warming_light_load_c": rounded(warming),
             "noise_c": rounded(sigma),
+            "light_load_day_to_day_noise_c": rounded(float(spread[1])),
             "throttled_share": rounded(throttled),
-            "throttled_share_baseline": rounded(usual),
+            "throttled_share_baseline": rounded(self.throttling.usual_share(now)),
+            "throttling_vs_usual_at_same_load": rounded(ratio),
         }
         warmer = max(resting if not math.isnan(resting) else 0.0, 0.0)
         hotter = max(charge if not math.isnan(charge) else 0.0, 0.0)
         cpu = max(-light if not math.isnan(light) else 0.0, 0.0)
+        more_throttling = throttle_level > 0 and ratio >= 1.5
 
         def swollen() -> Explanation:
             return Explanation(
@@ -245,12 +575,21 @@ class ThermalPaths(Rule):
             )
 
         def hot_cpu() -> Explanation:
-            slows = f" and slows itself down {throttled:.0%} of the time" if more_throttling else ""
+            often = _as_often(ratio)
+            if cpu >= 1.0 and more_throttling:
+                what = (
+                    f"runs about {cpu:.0f} °C hotter than it used to at the same light load "
+                    f"and slows itself down {often} as usual at the same load"
+                )
+            elif more_throttling:
+                what = f"slows itself down {often} as it used to at the same load"
+            else:
+                what = f"runs about {max(cpu, 1.0):.0f} °C hotter than it used to at the same"
+                what += " light load"
             return Explanation(
                 Severity.HIGH,
                 confidence(cooling),
-                f"Your {noun}'s processor runs about {max(cpu, 1.0):.0f} °C hotter than it "
-                f"used to at the same light load{slows}, though the battery does not: its "
+                f"Your {noun}'s processor {what}, though the battery does not warm: its "
                 "cooling has degraded. A free diagnostic at a store can restore it.",
                 evidence,
             )
@@ -262,10 +601,42 @@ class ThermalPaths(Rule):
         ]
 
 
+def _as_often(ratio: float) -> str:
+    """ "twice as often", "3 times as often" (a ratio of at least 1.5)."""
+    whole = max(2, round(ratio)) if math.isfinite(ratio) else 2
+    return f"{times_text(whole)} as often"
+
+
+class _Heating:
+    """`CpuLoad`'s statistics, kept only on devices without a battery temperature."""
+
+    __slots__ = ("baseline", "recent", "throttling")
+
+    def __init__(self, rule: CpuLoad) -> None:
+        self.baseline = DecayedRegression(rule.memory_days * DAY, 2)
+        self.recent = DecayedRegression(rule.recent_days * DAY, 2)
+        self.throttling = Throttling(rule.throttle_memory_days, rule.throttle_days, rule.ambient_c)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
+
+
 class CpuLoad(Rule):
-    """Failed cooling on a device without a battery temperature, from how steeply its
-    CPU heats with load. On a device with one, `ThermalPaths` decides (it compares like
-    with like per load band and power state); this rule then stays silent."""
+    """Failed cooling on a device without a battery temperature (a gateway), from how
+    steeply its CPU heats with load and how often it throttles at the same loads. On a
+    device with a battery temperature, `ThermalPaths` decides (it compares like with
+    like per load band and power state); this rule then keeps no statistics and stays
+    silent.
+
+    Without a thermometer for its surroundings, more throttling counts only while the
+    CPU at light load is less than `ambient_c` warmer than usual: degraded cooling adds
+    a few degrees at a light load's watt or so, a warm room or a heat wave adds its
+    whole rise at any load. The steeper slope and more throttling combine in
+    quadrature."""
 
     name = "cpu_load"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.COOLING_FAILURE,)
@@ -278,15 +649,20 @@ class CpuLoad(Rule):
         recent_days: float = 1.0,
         warmup_days: float = 1.5,
         slope_rise_c: float = 12.0,
+        throttle_memory_days: float = 21.0,
+        throttle_days: int = 3,
+        ambient_c: float = 6.0,
+        light_load_pct: float = 35.0,
     ) -> None:
         self.memory_days = memory_days
         self.recent_days = recent_days
         self.warmup_days = warmup_days
         self.slope_rise_c = slope_rise_c
-        self.baseline = DecayedRegression(memory_days * DAY, 2)
-        self.recent = DecayedRegression(recent_days * DAY, 2)
-        self.throttled_base = DecayedMean(memory_days * DAY)
-        self.throttled_now = DecayedMean(recent_days * DAY)
+        self.throttle_memory_days = throttle_memory_days
+        self.throttle_days = throttle_days
+        self.ambient_c = ambient_c
+        self.light_load_pct = light_load_pct
+        self.heating: _Heating | None = None
         self.first = math.nan
         self.last: tuple[float, float, float] = (math.nan, math.nan, math.nan)
         self.frozen = False
@@ -305,68 +681,75 @@ class CpuLoad(Rule):
         return x, np.diff(temp)
 
     def score_block(self, block: Block) -> np.ndarray:
-        beta = self.baseline.coef()
+        beta = None if self.heating is None else self.heating.baseline.coef()
         if beta is None or not self.warm(block.ts[-1] if len(block) else math.nan):
             return np.zeros(len(block))
         x, y = self._design(block)
         return _score(filled(y - x @ beta, 0.0) / 3.0)
 
     def learn_block(self, block: Block, mask: np.ndarray) -> None:
-        if not len(block):
+        if not len(block) or self.battery_temp:
             return
+        if block.has("battery_temp_c"):
+            self.battery_temp = True
+            self.heating = None
+            return
+        if self.heating is None:
+            self.heating = _Heating(self)
+        heating = self.heating
         if math.isnan(self.first):
             self.first = float(block.ts[0])
-        self.battery_temp = self.battery_temp or block.has("battery_temp_c")
         x, y = self._design(block)
-        self.recent.update(block.ts, x, y)
-        throttled = block.col("thermal_throttled")
-        self.throttled_now.update(block.ts, throttled)
+        heating.recent.update(block.ts, x, y)
+        load, temp = block.col("cpu_load_pct"), block.col("cpu_temp_c")
+        light = np.where(filled(load, 100.0) < self.light_load_pct, temp, np.nan)
+        heating.throttling.update(block, light, learn=not self.frozen)
         if not self.frozen:
-            self.baseline.update(block.ts[mask], x[mask], y[mask])
-            self.throttled_base.update(block.ts[mask], throttled[mask])
-        self.last = (
-            float(block.ts[-1]),
-            float(block.col("cpu_load_pct")[-1]),
-            float(block.col("cpu_temp_c")[-1]),
-        )
+            heating.baseline.update(block.ts[mask], x[mask], y[mask])
+        self.last = (float(block.ts[-1]), float(load[-1]), float(temp[-1]))
 
     def warm(self, now: float) -> bool:
         return not math.isnan(self.first) and now - self.first >= self.warmup_days * DAY
 
     def rebaseline(self, now: float) -> None:
         """After an OS update: learn the heating slope and throttling anew."""
-        self.baseline = DecayedRegression(self.baseline.tau, 2)
-        self.recent = DecayedRegression(self.recent.tau, 2)
-        self.throttled_base = DecayedMean(self.throttled_base.tau)
+        if self.heating is not None:
+            self.heating = _Heating(self)
         self.first = now
         self.frozen = False
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
-        base, recent = self.baseline.coef(), self.recent.coef()
-        if base is None or recent is None or not self.warm(now) or self.battery_temp:
+        heating = self.heating
+        if heating is None or not self.warm(now):
+            return []
+        base, recent = heating.baseline.coef(), heating.recent.coef()
+        if base is None or recent is None:
             return []
         rise = float(recent[1] - base[1])
-        level = rise / self.slope_rise_c
+        slope_level = rise / self.slope_rise_c
+        throttle_level, ratio = heating.throttling.level(now)
+        level = math.hypot(max(slope_level, 0.0), throttle_level)
         self.frozen = level >= 0.5
-        throttled = self.throttled_now.mean
+        throttling = heating.throttling
+        more_throttling = throttle_level > 0 and ratio >= 1.5
 
         def explain() -> Explanation:
-            slows = (
-                f" and slows itself down {throttled:.0%} of the time"
-                if not math.isnan(throttled) and throttled >= 0.01
-                else ""
-            )
+            slows = f"slows itself down {_as_often(ratio)} as usual at the same load"
+            heats = f"heats up {max(rise, 1.0):.0f} °C more than it used to under full load"
+            what = heats
+            if more_throttling:
+                what = f"{heats} and {slows}" if rise >= 1.0 else slows
             return Explanation(
                 Severity.HIGH,
                 confidence(level),
-                f"Under full load your {context.noun}'s processor now heats up {rise:.0f} °C "
-                f"more than it used to{slows}: its cooling has degraded. A free diagnostic "
-                "at a store can restore it.",
+                f"Your {context.noun}'s processor now {what}: its cooling has degraded. A "
+                "free diagnostic at a store can restore it.",
                 {
                     "cpu_heating_per_load_c": rounded(float(recent[1])),
                     "cpu_heating_per_load_baseline_c": rounded(float(base[1])),
-                    "throttled_share": rounded(throttled),
-                    "throttled_share_baseline": rounded(self.throttled_base.mean),
+                    "throttled_share": rounded(throttling.recent_share()),
+                    "throttled_share_baseline": rounded(throttling.usual_share(now)),
+                    "throttling_vs_usual_at_same_load": rounded(ratio),
                 },
             )
 
