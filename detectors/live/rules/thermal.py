@@ -26,6 +26,7 @@ from detectors.base import Rule
 from detectors.block import Block, filled
 from detectors.live.decay import DecayedRegression
 from detectors.live.findings import (
+    CLEAR_LEVEL,
     Assessment,
     Context,
     Explanation,
@@ -54,17 +55,16 @@ MIN_WEIGHT = 8.0
 """Samples' worth of recent evidence (decayed) needed before a difference counts."""
 MIN_BASE_WEIGHT = 8.0
 """Samples' worth of baseline a cell needs before its recent mean is compared."""
-B_W, B_Y, B_YY, B_L, B_LL, B_LY, B_BAT = range(7)
+B_W, B_Y, B_YY, B_L, B_LL, B_LY = range(6)
 """Rows of `ThermalPaths.base`: per cell, the decayed weight and weighted sums of
-y = battery - CPU temperature, y², load, load², load x y and the battery temperature."""
-R_W, R_Y, R_L, R_BAT = range(4)
-"""Rows of `ThermalPaths.recent`: weight, sums of y, load and battery temperature."""
-T_ALL, T_THROTTLED, T_REF = range(3)
-"""Rows of the throttling counts: samples, throttled samples, and the reference
-temperature's sum and count."""
+y = battery - CPU temperature, y², load, load² and load x y."""
+R_W, R_Y, R_L = range(3)
+"""Rows of `ThermalPaths.recent`: weight, sums of y and load."""
+T_ALL, T_THROTTLED = range(2)
+"""Rows of the throttling counts: samples, throttled samples."""
 MIN_THROTTLES = 5.0
 """Throttled samples' worth (decayed) needed before more throttling counts."""
-THROTTLE_Z = 3.0
+THROTTLE_Z = 4.0
 """More throttling counts when the observed count is this many standard deviations
 (Poisson, square-root scale) above the count the device's usual share per load band
 predicts."""
@@ -78,6 +78,9 @@ MAX_THROTTLE_LEVEL = 3.0
 PRIOR_DAYS = 3.0
 """Days' worth of weight of the prior on the day-to-day noise of the recent-minus-
 baseline differences, before the device's own has been measured."""
+SPREAD_AFTER_DAYS = 5.0
+"""The day-to-day spread of a statistic is learned from this many days after the
+(re)start on: before, the differences mostly show the baseline's own youth."""
 MAX_STEP_S = 3600.0
 """Consecutive samples further apart than this are not compared."""
 
@@ -129,8 +132,31 @@ def _accumulate(
 def _at(sums: np.ndarray, t: float, tau: np.ndarray, now: float) -> np.ndarray:
     """The sums decayed to data time `now` (as they stand, before any update)."""
     if math.isnan(t):
-        return np.zeros_like(sums)
+        return np.zeros(sums.shape)
     return sums * np.exp(min(0.0, t - now) / tau)
+
+
+def _day_to_day(
+    spread: np.ndarray, t: float, now: float, values: np.ndarray, *, floors: np.ndarray, tau: float
+) -> np.ndarray:
+    """The day-to-day spread (root mean square) of statistics that should stay near 0 on
+    a healthy device, shrunk towards `floors` while little is known (`PRIOR_DAYS`).
+    `spread` (statistics x (days' weight, sum of squares), decayed with `tau` from data
+    time `t`) is decayed to `now` in place; the caller adds `values` with `_learn`."""
+    if not math.isnan(t):
+        spread *= math.exp(min(0.0, t - now) / tau)
+    return np.sqrt((spread[:, 1] + PRIOR_DAYS * floors**2) / (spread[:, 0] + PRIOR_DAYS))
+
+
+def _learn(spread: np.ndarray, t: float, now: float, values: np.ndarray, bar: np.ndarray) -> None:
+    """Add the finite `values` under `bar` (`noise_k` times the spread so far) to
+    `spread`, each weighted by the days since the last assessment (at most 1), so
+    frequent uploads do not count more. A value at or beyond the bar is evidence, not
+    noise: learning it would let a slowly growing fault raise its own bar."""
+    days = 1.0 if math.isnan(t) else min(1.0, max(0.0, now - t) / DAY)
+    known = np.isfinite(values) & (np.abs(values) < bar)
+    spread[known, 0] += days
+    spread[known, 1] += days * values[known] ** 2
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -162,38 +188,55 @@ class Throttling:
     thermometer for the surroundings, at light load) was `warm_c` or more above its
     usual level (a heat wave, a warm trip) counts neither way."""
 
-    __slots__ = ("base", "base_t", "day", "memory_days", "ring", "warm_c")
+    __slots__ = ("base", "base_t", "day", "memory_days", "reference", "ring", "warm_c")
 
     def __init__(self, memory_days: float, recent_days: int, warm_c: float) -> None:
         self.memory_days = memory_days
         self.warm_c = warm_c
-        self.base = np.zeros((3, THROTTLE_CELLS), dtype=np.float32)
-        """Rows `T_ALL`, `T_THROTTLED` per cell; row `T_REF` holds the reference
-        temperature's sum and count in its first two cells."""
+        self.base = np.zeros((2, THROTTLE_CELLS), dtype=np.float32)
         self.base_t = math.nan
-        self.ring = np.zeros((recent_days, 3, THROTTLE_CELLS), dtype=np.float32)
+        self.ring = np.zeros((recent_days, 2, THROTTLE_CELLS), dtype=np.float32)
+        self.reference = np.zeros((recent_days + 1, 2), dtype=np.float32)
+        """The reference temperature's sum and count: per day of the ring, and (last
+        row) the baseline's."""
         self.day = -1
         """The day number (data time // 1 day) of the ring's newest slot."""
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (self.memory_days, self.warm_c, self.base, self.base_t, self.ring, self.day)
+        return (
+            self.memory_days,
+            self.warm_c,
+            self.base,
+            self.base_t,
+            self.ring,
+            self.reference,
+            self.day,
+        )
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        (self.memory_days, self.warm_c, self.base, self.base_t, self.ring, self.day) = state  # type: ignore[assignment]
+        (
+            self.memory_days,
+            self.warm_c,
+            self.base,
+            self.base_t,
+            self.ring,
+            self.reference,
+            self.day,
+        ) = state  # type: ignore[assignment]
 
     @property
     def recent_days(self) -> int:
         return len(self.ring)
 
     def _usual_reference(self) -> float:
-        total, n = float(self.base[T_REF, 0]), float(self.base[T_REF, 1])
+        total, n = self.reference[-1].tolist()
         return total / n if n > 0 else math.nan
 
-    def _warm(self, slot: np.ndarray) -> bool:
-        """Whether a day's surroundings were warmer than usual by `warm_c`."""
-        if slot[T_REF, 1] <= 0:
-            return False
-        return float(slot[T_REF, 0] / slot[T_REF, 1]) - self._usual_reference() >= self.warm_c
+    def _warm(self, day: int) -> bool:
+        """Whether a day of the ring (its day number) had surroundings warmer than usual
+        by `warm_c`."""
+        total, n = self.reference[day % self.recent_days].tolist()
+        return n > 0 and total / n - self._usual_reference() >= self.warm_c
 
     def _advance(self, day: int, *, learn: bool) -> None:
         """Make `day` the ring's newest slot; the days that leave it join the baseline
@@ -203,13 +246,15 @@ class Throttling:
             return
         tau = self.memory_days * DAY
         for leaving in range(self.day - self.recent_days + 1, day - self.recent_days + 1):
-            slot = self.ring[leaving % self.recent_days]
-            if learn and slot[T_ALL].any() and not self._warm(slot):
+            i = leaving % self.recent_days
+            if learn and self.ring[i, T_ALL].any() and not self._warm(leaving):
                 end = (leaving + 1) * DAY
                 keep = 1.0 if math.isnan(self.base_t) else math.exp((self.base_t - end) / tau)
-                self.base = (self.base * keep + slot).astype(np.float32)
+                self.base = (self.base * keep + self.ring[i]).astype(np.float32)
+                self.reference[-1] = self.reference[-1] * keep + self.reference[i]
                 self.base_t = end
-            slot[:] = 0.0
+            self.ring[i] = 0.0
+            self.reference[i] = 0.0
         self.day = max(self.day, day)
 
     def update(self, block: Block, reference: np.ndarray, *, learn: bool) -> None:
@@ -234,14 +279,25 @@ class Throttling:
             slot = self.ring[day % self.recent_days]
             slot[T_ALL] += np.bincount(cell[mine], minlength=THROTTLE_CELLS)
             slot[T_THROTTLED] += np.bincount(cell[mine & hot], minlength=THROTTLE_CELLS)
-            slot[T_REF, 0] += float(ref[mine & known].sum())
-            slot[T_REF, 1] += float((mine & known).sum())
+            self.reference[day % self.recent_days] += (
+                float(ref[mine & known].sum()),
+                float((mine & known).sum()),
+            )
+
+    def warming(self) -> float:
+        """The reference temperature over the ring's days less its usual level."""
+        total, n = self.reference[:-1].sum(axis=0).tolist()
+        return total / n - self._usual_reference() if n > 0 else math.nan
 
     def _recent(self) -> np.ndarray:
         """The ring's counts, without its warm days."""
-        days = [slot for slot in self.ring if not self._warm(slot)]
+        days = [
+            self.ring[day % self.recent_days]
+            for day in range(self.day - self.recent_days + 1, self.day + 1)
+            if not self._warm(day)
+        ]
         if not days:
-            return np.zeros((3, THROTTLE_CELLS))
+            return np.zeros((2, THROTTLE_CELLS))
         return np.sum(days, axis=0, dtype=np.float64)
 
     def _base_at(self, now: float) -> np.ndarray:
@@ -338,7 +394,7 @@ class ThermalPaths(Rule):
         memory_days: float = 21.0,
         recent_hours: float = 24.0,
         charging_hours: float = 48.0,
-        throttle_days: int = 3,
+        throttle_days: int = 4,
         warmup_days: float = 2.0,
         swelling_c: float = 2.0,
         charger_c: float = 2.5,
@@ -358,8 +414,10 @@ class ThermalPaths(Rule):
         self.heat_c = heat_c
         self.noise_k = noise_k
         self.light_bands = light_bands
-        self.base = np.zeros((7, CELLS))
-        self.recent = np.zeros((4, CELLS))
+        self.base = np.zeros((6, CELLS), dtype=np.float32)
+        self.recent = np.zeros((3, CELLS), dtype=np.float32)
+        """Sums in single precision (4 bytes each; ample for temperatures and loads), read
+        in double."""
         self.base_t = self.recent_t = math.nan
         self.throttling = Throttling(memory_days, throttle_days, heat_c)
         self.spread = np.zeros((3, 2))
@@ -389,7 +447,7 @@ class ThermalPaths(Rule):
 
     def _baseline(self, now: float) -> tuple[np.ndarray, ...]:
         """Per cell: baseline weight, mean y, mean load, within-band slope of y on load
-        (per power state), residual variance, mean battery temperature."""
+        (per power state), residual variance."""
         base = _at(self.base, self.base_t, self._taus()[0], now)
         w = base[B_W]
         mean_y, mean_l = _ratio(base[B_Y], w), _ratio(base[B_L], w)
@@ -404,13 +462,13 @@ class ThermalPaths(Rule):
             if den > 0:
                 slope[state == s] = float(w[mine] @ cov[mine]) / den
         residual = np.maximum(var_y - slope**2 * var_l, 0.0)
-        return w, mean_y, mean_l, slope, residual, _ratio(base[B_BAT], w)
+        return w, mean_y, mean_l, slope, residual
 
     def score_block(self, block: Block) -> np.ndarray:
         if not len(block) or not self.warm(float(block.ts[-1])):
             return np.zeros(len(block))
         cell, y, load = self._cells(block)
-        w, mean_y, mean_l, slope, residual, _ = self._baseline(float(block.ts[-1]))
+        w, mean_y, mean_l, slope, residual = self._baseline(float(block.ts[-1]))
         expected = mean_y[cell] + slope[cell] * (load - mean_l[cell])
         z = np.abs(y - expected) / np.maximum(filled(np.sqrt(residual[cell]), 1.0), 1.0)
         return np.where(w[cell] >= MIN_BASE_WEIGHT, _score(z), 0.0)
@@ -430,16 +488,15 @@ class ThermalPaths(Rule):
         if not ok.any():
             return
         ts, cell, y, load = block.ts[ok], cell[ok], y[ok], load[ok]
-        battery = filled(block.col("battery_temp_c")[ok], 0.0)
         base_tau, recent_tau = self._taus()
-        recent = np.vstack((np.ones(len(ts)), y, load, battery))
+        recent = np.vstack((np.ones(len(ts)), y, load))
         self.recent_t = _accumulate(
             self.recent, self.recent_t, tau=recent_tau, ts=ts, cell=cell, values=recent
         )
         if self.frozen:
             return
         learn = mask[ok].astype(np.float64)
-        base = np.vstack((learn, y, y * y, load, load * load, load * y, battery)) * learn
+        base = np.vstack((learn, y, y * y, load, load * load, load * y)) * learn
         self.base_t = _accumulate(
             self.base, self.base_t, tau=base_tau, ts=ts, cell=cell, values=base
         )
@@ -460,15 +517,14 @@ class ThermalPaths(Rule):
         self.levels = (0.0, 0.0, 0.0)
         self.frozen = False
 
-    def _statistics(self, now: float) -> tuple[float, float, float, float, float]:
+    def _statistics(self, now: float) -> tuple[float, float, float, float]:
         """Recent minus baseline, load-corrected and weighted over the cells with enough
         of both: not charging, at light load not charging, charging (NaN where no cell
-        has enough); the battery's own warming at light load; the pooled noise sigma."""
-        w, mean_y, mean_l, slope, residual, battery = self._baseline(now)
+        has enough); the pooled noise sigma."""
+        w, mean_y, mean_l, slope, residual = self._baseline(now)
         recent = _at(self.recent, self.recent_t, self._taus()[1], now)
         rw = recent[R_W]
         diff = _ratio(recent[R_Y], rw) - mean_y - slope * (_ratio(recent[R_L], rw) - mean_l)
-        warming = _ratio(recent[R_BAT], rw) - battery
         ok = (w >= MIN_BASE_WEIGHT) & (rw >= 1.0)
         index = np.arange(CELLS)
         state, band = index % POWER_STATES, index // POWER_STATES
@@ -490,32 +546,25 @@ class ThermalPaths(Rule):
             excess(state != CHARGING, diff),
             excess(light, diff),
             excess(state == CHARGING, diff),
-            excess(light, warming),
             sigma,
         )
 
     def _noise(self, now: float, values: tuple[float, float, float]) -> np.ndarray:
-        """The day-to-day spread (root mean square) of each statistic on this device,
-        shrunk towards its floor / `noise_k` while little is known; learns `values`
-        unless frozen, each weighted by the days since the last assessment (at most 1)."""
+        """The day-to-day spread of each statistic on this device (`_day_to_day`), its
+        prior floor / `noise_k`; learns `values` unless frozen."""
         floors = np.array([self.swelling_c, self.cooling_c, self.charger_c]) / self.noise_k
-        if not math.isnan(self.spread_t):
-            self.spread *= math.exp(min(0.0, self.spread_t - now) / (self.memory_days * DAY))
-        weights, squares = self.spread[:, 0], self.spread[:, 1]
-        rms = np.sqrt((squares + PRIOR_DAYS * floors**2) / (weights + PRIOR_DAYS))
-        if not self.frozen:
-            days = 1.0 if math.isnan(self.spread_t) else min(1.0, (now - self.spread_t) / DAY)
-            seen = np.array(values)
-            known = np.isfinite(seen)
-            self.spread[known, 0] += days
-            self.spread[known, 1] += days * seen[known] ** 2
+        tau = self.memory_days * DAY
+        rms = _day_to_day(self.spread, self.spread_t, now, np.array(values), floors=floors, tau=tau)
+        if not self.frozen and now - self.first >= SPREAD_AFTER_DAYS * DAY:
+            bars = self.noise_k * rms
+            _learn(self.spread, self.spread_t, now, np.array(values), bars)
         self.spread_t = now
         return rms
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
         if not self.warm(now):
             return []
-        resting, light, charge, warming, sigma = self._statistics(now)
+        resting, light, charge, sigma = self._statistics(now)
         if math.isnan(sigma):
             return []
         spread = self._noise(now, (resting, light, charge))
@@ -541,7 +590,7 @@ class ThermalPaths(Rule):
             "battery_minus_cpu_change_c": rounded(resting),
             "battery_minus_cpu_change_light_load_c": rounded(light),
             "battery_minus_cpu_change_charging_c": rounded(charge),
-            "battery_warming_light_load_c": rounded(warming),
+            "battery_warming_light_load_c": rounded(self.throttling.warming()),
             "noise_c": rounded(sigma),
             "light_load_day_to_day_noise_c": rounded(float(spread[1])),
             "throttled_share": rounded(throttled),
@@ -610,12 +659,15 @@ def _as_often(ratio: float) -> str:
 class _Heating:
     """`CpuLoad`'s statistics, kept only on devices without a battery temperature."""
 
-    __slots__ = ("baseline", "recent", "throttling")
+    __slots__ = ("baseline", "recent", "spread", "spread_t", "throttling")
 
     def __init__(self, rule: CpuLoad) -> None:
         self.baseline = DecayedRegression(rule.memory_days * DAY, 2)
         self.recent = DecayedRegression(rule.recent_days * DAY, 2)
         self.throttling = Throttling(rule.throttle_memory_days, rule.throttle_days, rule.ambient_c)
+        self.spread = np.zeros((1, 2))
+        """The light-load CPU warming's day-to-day spread (see `_day_to_day`)."""
+        self.spread_t = math.nan
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -632,11 +684,14 @@ class CpuLoad(Rule):
     like per load band and power state); this rule then keeps no statistics and stays
     silent.
 
-    Without a thermometer for its surroundings, more throttling counts only while the
-    CPU at light load is less than `ambient_c` warmer than usual: degraded cooling adds
-    a few degrees at a light load's watt or so, a warm room or a heat wave adds its
-    whole rise at any load. The steeper slope and more throttling combine in
-    quadrature."""
+    Without a thermometer for its surroundings, the CPU's own light-load temperature is
+    the reference: a day when it ran `ambient_c` or more warmer than usual (a warm room,
+    a heat wave) counts neither for nor against throttling; degraded cooling adds only a
+    few degrees at a light load's watt or so. A smaller rise at light load, beyond
+    max(`cooling_c`, `noise_k` x its day-to-day spread), counts too, but only while the
+    device also throttles more (at least half-way to `Throttling`'s bar): on its own it
+    could be the room. Steeper slope, more throttling and the warmer light load combine
+    in quadrature."""
 
     name = "cpu_load"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.COOLING_FAILURE,)
@@ -650,8 +705,10 @@ class CpuLoad(Rule):
         warmup_days: float = 1.5,
         slope_rise_c: float = 12.0,
         throttle_memory_days: float = 21.0,
-        throttle_days: int = 3,
+        throttle_days: int = 4,
         ambient_c: float = 6.0,
+        cooling_c: float = 1.5,
+        noise_k: float = 4.0,
         light_load_pct: float = 35.0,
     ) -> None:
         self.memory_days = memory_days
@@ -661,6 +718,8 @@ class CpuLoad(Rule):
         self.throttle_memory_days = throttle_memory_days
         self.throttle_days = throttle_days
         self.ambient_c = ambient_c
+        self.cooling_c = cooling_c
+        self.noise_k = noise_k
         self.light_load_pct = light_load_pct
         self.heating: _Heating | None = None
         self.first = math.nan
@@ -702,7 +761,13 @@ class CpuLoad(Rule):
         x, y = self._design(block)
         heating.recent.update(block.ts, x, y)
         load, temp = block.col("cpu_load_pct"), block.col("cpu_temp_c")
-        light = np.where(filled(load, 100.0) < self.light_load_pct, temp, np.nan)
+        beta = heating.baseline.coef()
+        heats = math.nan if beta is None else float(beta[1])
+        # the reference: the light-load temperature less the device's own heating for
+        # the load, so that a day of somewhat busier light use does not look warmer
+        light = np.where(
+            filled(load, 100.0) < self.light_load_pct, temp - heats * load / 100, np.nan
+        )
         heating.throttling.update(block, light, learn=not self.frozen)
         if not self.frozen:
             heating.baseline.update(block.ts[mask], x[mask], y[mask])
@@ -727,18 +792,38 @@ class CpuLoad(Rule):
             return []
         rise = float(recent[1] - base[1])
         slope_level = rise / self.slope_rise_c
-        throttle_level, ratio = heating.throttling.level(now)
-        level = math.hypot(max(slope_level, 0.0), throttle_level)
-        self.frozen = level >= 0.5
         throttling = heating.throttling
+        throttle_level, ratio = throttling.level(now)
+        warming = throttling.warming()
+        tau = self.throttle_memory_days * DAY
+        floors = np.array([self.cooling_c / self.noise_k])
+        noise = float(
+            _day_to_day(
+                heating.spread, heating.spread_t, now, np.array([warming]), floors=floors, tau=tau
+            )[0]
+        )
+        hot = 0.0
+        if throttle_level >= CLEAR_LEVEL and 0.0 < warming < self.ambient_c:
+            hot = warming / max(self.cooling_c, self.noise_k * noise)
+        level = math.hypot(max(slope_level, 0.0), throttle_level, hot)
+        if not self.frozen and now - self.first >= SPREAD_AFTER_DAYS * DAY:
+            bar = np.array([self.noise_k * noise])
+            _learn(heating.spread, heating.spread_t, now, np.array([warming]), bar)
+        heating.spread_t = now
+        self.frozen = level >= CLEAR_LEVEL
         more_throttling = throttle_level > 0 and ratio >= 1.5
 
         def explain() -> Explanation:
-            slows = f"slows itself down {_as_often(ratio)} as usual at the same load"
-            heats = f"heats up {max(rise, 1.0):.0f} °C more than it used to under full load"
-            what = heats
+            parts = []
+            if rise >= 1.0 and slope_level >= CLEAR_LEVEL:
+                parts.append(f"heats up {rise:.0f} °C more than it used to under full load")
+            if hot >= CLEAR_LEVEL and warming >= 1.0:
+                parts.append(f"runs about {warming:.0f} °C hotter at light load")
             if more_throttling:
-                what = f"{heats} and {slows}" if rise >= 1.0 else slows
+                parts.append(f"slows itself down {_as_often(ratio)} as usual at the same load")
+            what = " and ".join(parts) or (
+                f"heats up {max(rise, 1.0):.0f} °C more than it used to under full load"
+            )
             return Explanation(
                 Severity.HIGH,
                 confidence(level),
@@ -750,6 +835,8 @@ class CpuLoad(Rule):
                     "throttled_share": rounded(throttling.recent_share()),
                     "throttled_share_baseline": rounded(throttling.usual_share(now)),
                     "throttling_vs_usual_at_same_load": rounded(ratio),
+                    "cpu_light_load_warming_c": rounded(warming),
+                    "light_load_day_to_day_noise_c": rounded(noise),
                 },
             )
 
