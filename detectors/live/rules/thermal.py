@@ -68,7 +68,7 @@ THROTTLE_Z = 4.0
 """More throttling counts when the observed count is this many standard deviations
 (Poisson, square-root scale) above the count the device's usual share per load band
 predicts."""
-MIN_HISTORY = 2.0
+MIN_HISTORY = 1.5
 """The usual throttling share counts once the baseline holds at least this many times
 the recent window's samples."""
 THROTTLING_RATIO = 2.0
@@ -369,9 +369,10 @@ class ThermalPaths(Rule):
     - failed cooling: the CPU hotter at light load (the difference negative), beyond
       max(`cooling_c`, `noise_k` x the day-to-day spread of that statistic on this
       device); and, as evidence in its own right, throttling more often than the
-      device's usual share at the same loads (`Throttling`), unless the battery, the
-      device's own thermometer for its surroundings, is warmer than usual by `heat_c`
-      (a heat wave, a warm trip). The two combine in quadrature;
+      device's usual share at the same loads (`Throttling`, over `throttle_days`), the
+      days when the battery at light load, the device's own thermometer for its
+      surroundings, ran `heat_c` warmer than usual (a heat wave, a warm trip) left out.
+      The two combine in quadrature;
     - a swelling battery: the battery warmer while not charging, beyond max(`swelling_c`,
       sigma), sigma the cells' pooled within-cell noise;
     - a faulty charger: extra heat only while charging, beyond max(`charger_c`, sigma) over
@@ -691,7 +692,9 @@ class CpuLoad(Rule):
     max(`cooling_c`, `noise_k` x its day-to-day spread), counts too, but only while the
     device also throttles more (at least half-way to `Throttling`'s bar): on its own it
     could be the room. Steeper slope, more throttling and the warmer light load combine
-    in quadrature."""
+    in quadrature. A gateway's throttling is counted over a week rather than 4 days:
+    without a second thermometer it rests on throttling, and a gateway throttles
+    rarely, so a few days hold too few throttles to tell a rise from chance."""
 
     name = "cpu_load"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.COOLING_FAILURE,)
@@ -704,8 +707,8 @@ class CpuLoad(Rule):
         recent_days: float = 1.0,
         warmup_days: float = 1.5,
         slope_rise_c: float = 12.0,
-        throttle_memory_days: float = 21.0,
-        throttle_days: int = 4,
+        throttle_memory_days: float = 28.0,
+        throttle_days: int = 7,
         ambient_c: float = 6.0,
         cooling_c: float = 1.5,
         noise_k: float = 4.0,
