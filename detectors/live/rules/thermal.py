@@ -49,6 +49,8 @@ ON_BATTERY, ON_MAINS, CHARGING = 0, 1, 2
 POWER_STATES = 3
 CELLS = len(LOAD_BANDS) * POWER_STATES
 THROTTLE_CELLS = len(THROTTLE_BANDS) * POWER_STATES
+LIGHT_LOAD_PCT = 35.0
+"""Below this CPU load a sample is at light load."""
 MAINS_CURRENT_A = 0.05
 """Not charging and drawing less than this from the battery: running on mains."""
 MIN_WEIGHT = 8.0
@@ -184,11 +186,22 @@ class Throttling:
     recent samples' loads, so heavier use (more time at high load, where throttling is
     normal) does not count, while throttling more often at the same loads does.
 
-    Throttling follows the surroundings too: a day whose reference temperature (a
-    thermometer for the surroundings, at light load) was `warm_c` or more above its
-    usual level (a heat wave, a warm trip) counts neither way."""
+    Throttling follows the surroundings too: a sample whose reference temperature (a
+    thermometer for the surroundings: the battery's, or a gateway's own load-corrected
+    CPU temperature) is `warm_c` or more above its cell's usual level (a heat wave, a
+    warm trip, a long charge in a hot car) counts neither way."""
 
-    __slots__ = ("base", "base_t", "day", "memory_days", "reference", "ring", "warm_c")
+    __slots__ = (
+        "base",
+        "base_t",
+        "day",
+        "memory_days",
+        "reference",
+        "ring",
+        "usual",
+        "usual_t",
+        "warm_c",
+    )
 
     def __init__(self, memory_days: float, recent_days: int, warm_c: float) -> None:
         self.memory_days = memory_days
@@ -196,58 +209,37 @@ class Throttling:
         self.base = np.zeros((2, THROTTLE_CELLS), dtype=np.float32)
         self.base_t = math.nan
         self.ring = np.zeros((recent_days, 2, THROTTLE_CELLS), dtype=np.float32)
+        self.usual = np.zeros((2, THROTTLE_CELLS), dtype=np.float32)
+        """Per cell, the decayed count and sum of the reference temperature of the
+        samples that counted."""
+        self.usual_t = math.nan
         self.reference = np.zeros((recent_days + 1, 2), dtype=np.float32)
-        """The reference temperature's sum and count: per day of the ring, and (last
-        row) the baseline's."""
+        """The light-load, not charging reference's sum and count: per day of the ring,
+        and (last row) the baseline's (for `warming`)."""
         self.day = -1
         """The day number (data time // 1 day) of the ring's newest slot."""
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (
-            self.memory_days,
-            self.warm_c,
-            self.base,
-            self.base_t,
-            self.ring,
-            self.reference,
-            self.day,
-        )
+        return tuple(getattr(self, name) for name in self.__slots__)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        (
-            self.memory_days,
-            self.warm_c,
-            self.base,
-            self.base_t,
-            self.ring,
-            self.reference,
-            self.day,
-        ) = state  # type: ignore[assignment]
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
 
     @property
     def recent_days(self) -> int:
         return len(self.ring)
 
-    def _usual_reference(self) -> float:
-        total, n = self.reference[-1].tolist()
-        return total / n if n > 0 else math.nan
-
-    def _warm(self, day: int) -> bool:
-        """Whether a day of the ring (its day number) had surroundings warmer than usual
-        by `warm_c`."""
-        total, n = self.reference[day % self.recent_days].tolist()
-        return n > 0 and total / n - self._usual_reference() >= self.warm_c
-
     def _advance(self, day: int, *, learn: bool) -> None:
         """Make `day` the ring's newest slot; the days that leave it join the baseline
-        (when `learn` and not warm), weighted by their age."""
+        (when `learn`), weighted by their age."""
         if self.day < 0:
             self.day = day
             return
         tau = self.memory_days * DAY
         for leaving in range(self.day - self.recent_days + 1, day - self.recent_days + 1):
             i = leaving % self.recent_days
-            if learn and self.ring[i, T_ALL].any() and not self._warm(leaving):
+            if learn and self.ring[i, T_ALL].any():
                 end = (leaving + 1) * DAY
                 keep = 1.0 if math.isnan(self.base_t) else math.exp((self.base_t - end) / tau)
                 self.base = (self.base * keep + self.ring[i]).astype(np.float32)
@@ -257,20 +249,40 @@ class Throttling:
             self.reference[i] = 0.0
         self.day = max(self.day, day)
 
+    def _warm(self, cell: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """Which samples' surroundings were `warm_c` or more warmer than usual for their
+        cell (none where the cell's usual level is not known yet)."""
+        count, total = self.usual[0][cell], self.usual[1][cell]
+        usual = np.where(count >= MIN_BASE_WEIGHT, total / np.maximum(count, 1.0), np.nan)
+        with np.errstate(invalid="ignore"):
+            return ref - usual >= self.warm_c
+
     def update(self, block: Block, reference: np.ndarray, *, learn: bool) -> None:
-        """Count the block's samples and sum its `reference` temperatures (NaN where a
-        sample is no reference); days leaving the ring join the usual shares when
-        `learn`."""
+        """Count the block's samples (those not in warm surroundings) and learn their
+        `reference` temperatures (NaN where a sample has none); days leaving the ring
+        join the usual shares when `learn`."""
         throttled = block.col("thermal_throttled")
         load = block.col("cpu_load_pct")
         ok = np.isfinite(throttled) & np.isfinite(load)
         if not ok.any():
             return
-        cell = _band(load[ok], THROTTLE_BANDS) * POWER_STATES + _power_state(block)[ok]
-        hot = throttled[ok] > 0.5
+        state = _power_state(block)[ok]
+        cell = _band(load[ok], THROTTLE_BANDS) * POWER_STATES + state
         ref = reference[ok]
+        counted = ~self._warm(cell, ref)
+        if not counted.any():
+            return
+        ts, cell, ref = block.ts[ok][counted], cell[counted], ref[counted]
+        hot = throttled[ok][counted] > 0.5
+        light = (load[ok][counted] < LIGHT_LOAD_PCT) & (state[counted] != CHARGING)
         known = np.isfinite(ref)
-        days = (block.ts[ok] // DAY).astype(np.int64)
+        if learn and known.any():
+            values = np.vstack((np.ones(int(known.sum())), ref[known]))
+            tau = np.full(THROTTLE_CELLS, self.memory_days * DAY)
+            self.usual_t = _accumulate(
+                self.usual, self.usual_t, tau=tau, ts=ts[known], cell=cell[known], values=values
+            )
+        days = (ts // DAY).astype(np.int64)
         for day in np.unique(days).tolist():
             self._advance(day, learn=learn)
             if day <= self.day - self.recent_days:
@@ -279,26 +291,23 @@ class Throttling:
             slot = self.ring[day % self.recent_days]
             slot[T_ALL] += np.bincount(cell[mine], minlength=THROTTLE_CELLS)
             slot[T_THROTTLED] += np.bincount(cell[mine & hot], minlength=THROTTLE_CELLS)
+            chosen = mine & known & light
             self.reference[day % self.recent_days] += (
-                float(ref[mine & known].sum()),
-                float((mine & known).sum()),
+                float(ref[chosen].sum()),
+                float(chosen.sum()),
             )
 
     def warming(self) -> float:
-        """The reference temperature over the ring's days less its usual level."""
+        """The light-load reference over the ring's days less its usual level."""
         total, n = self.reference[:-1].sum(axis=0).tolist()
-        return total / n - self._usual_reference() if n > 0 else math.nan
+        usual_total, usual_n = self.reference[-1].tolist()
+        if n <= 0 or usual_n <= 0:
+            return math.nan
+        return total / n - usual_total / usual_n
 
     def _recent(self) -> np.ndarray:
-        """The ring's counts, without its warm days."""
-        days = [
-            self.ring[day % self.recent_days]
-            for day in range(self.day - self.recent_days + 1, self.day + 1)
-            if not self._warm(day)
-        ]
-        if not days:
-            return np.zeros((2, THROTTLE_CELLS))
-        return np.sum(days, axis=0, dtype=np.float64)
+        """The ring's counts."""
+        return self.ring.sum(axis=0, dtype=np.float64)
 
     def _base_at(self, now: float) -> np.ndarray:
         if math.isnan(self.base_t):
@@ -370,8 +379,8 @@ class ThermalPaths(Rule):
       max(`cooling_c`, `noise_k` x the day-to-day spread of that statistic on this
       device); and, as evidence in its own right, throttling more often than the
       device's usual share at the same loads (`Throttling`, over `throttle_days`), the
-      days when the battery at light load, the device's own thermometer for its
-      surroundings, ran `heat_c` warmer than usual (a heat wave, a warm trip) left out.
+      samples when the battery, the device's own thermometer for its surroundings, ran
+      `heat_c` warmer than usual for their cell (a heat wave, a warm trip) left out.
       The two combine in quadrature;
     - a swelling battery: the battery warmer while not charging, beyond max(`swelling_c`,
       sigma), sigma the cells' pooled within-cell noise;
@@ -480,11 +489,7 @@ class ThermalPaths(Rule):
         if math.isnan(self.first):
             self.first = float(block.ts[0])
         cell, y, load = self._cells(block)
-        light = (filled(load, 100.0) < LOAD_BANDS[self.light_bands]) & (
-            _power_state(block) != CHARGING
-        )
-        reference = np.where(light, block.col("battery_temp_c"), np.nan)
-        self.throttling.update(block, reference, learn=not self.frozen)
+        self.throttling.update(block, block.col("battery_temp_c"), learn=not self.frozen)
         ok = np.isfinite(y)
         if not ok.any():
             return
@@ -685,10 +690,11 @@ class CpuLoad(Rule):
     like per load band and power state); this rule then keeps no statistics and stays
     silent.
 
-    Without a thermometer for its surroundings, the CPU's own light-load temperature is
-    the reference: a day when it ran `ambient_c` or more warmer than usual (a warm room,
-    a heat wave) counts neither for nor against throttling; degraded cooling adds only a
-    few degrees at a light load's watt or so. A smaller rise at light load, beyond
+    Without a thermometer for its surroundings, the CPU's own temperature less its
+    heating for the load is the reference: a sample `ambient_c` or more warmer than
+    usual for its cell (a warm room, a heat wave) counts neither for nor against
+    throttling; degraded cooling adds only a few degrees at a light load's watt or so. A
+    smaller rise at light load, beyond
     max(`cooling_c`, `noise_k` x its day-to-day spread), counts too, but only while the
     device also throttles more (at least half-way to `Throttling`'s bar): on its own it
     could be the room. Steeper slope, more throttling and the warmer light load combine
@@ -712,7 +718,6 @@ class CpuLoad(Rule):
         ambient_c: float = 6.0,
         cooling_c: float = 1.5,
         noise_k: float = 4.0,
-        light_load_pct: float = 35.0,
     ) -> None:
         self.memory_days = memory_days
         self.recent_days = recent_days
@@ -723,7 +728,6 @@ class CpuLoad(Rule):
         self.ambient_c = ambient_c
         self.cooling_c = cooling_c
         self.noise_k = noise_k
-        self.light_load_pct = light_load_pct
         self.heating: _Heating | None = None
         self.first = math.nan
         self.last: tuple[float, float, float] = (math.nan, math.nan, math.nan)
@@ -766,12 +770,10 @@ class CpuLoad(Rule):
         load, temp = block.col("cpu_load_pct"), block.col("cpu_temp_c")
         beta = heating.baseline.coef()
         heats = math.nan if beta is None else float(beta[1])
-        # the reference: the light-load temperature less the device's own heating for
-        # the load, so that a day of somewhat busier light use does not look warmer
-        light = np.where(
-            filled(load, 100.0) < self.light_load_pct, temp - heats * load / 100, np.nan
-        )
-        heating.throttling.update(block, light, learn=not self.frozen)
+        # the reference: the CPU's temperature less the device's own heating for the
+        # load, what the surroundings and the cooling make of it
+        reference = temp - heats * load / 100
+        heating.throttling.update(block, reference, learn=not self.frozen)
         if not self.frozen:
             heating.baseline.update(block.ts[mask], x[mask], y[mask])
         self.last = (float(block.ts[-1]), float(load[-1]), float(temp[-1]))
