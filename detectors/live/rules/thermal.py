@@ -191,27 +191,14 @@ class Throttling:
     CPU temperature) is `warm_c` or more above its cell's usual level (a heat wave, a
     warm trip, a long charge in a hot car) counts neither way."""
 
-    __slots__ = (
-        "base",
-        "base_t",
-        "day",
-        "memory_days",
-        "reference",
-        "ring",
-        "usual",
-        "usual_t",
-        "warm_c",
-    )
+    __slots__ = ("base_t", "counts", "day", "memory_days", "reference", "usual_t", "warm_c")
 
     def __init__(self, memory_days: float, recent_days: int, warm_c: float) -> None:
         self.memory_days = memory_days
         self.warm_c = warm_c
-        self.base = np.zeros((2, THROTTLE_CELLS), dtype=np.float32)
+        self.counts = np.zeros((recent_days + 2, 2, THROTTLE_CELLS), dtype=np.float32)
+        """One array for the state's size: `base`, `usual` and the `ring`'s days."""
         self.base_t = math.nan
-        self.ring = np.zeros((recent_days, 2, THROTTLE_CELLS), dtype=np.float32)
-        self.usual = np.zeros((2, THROTTLE_CELLS), dtype=np.float32)
-        """Per cell, the decayed count and sum of the reference temperature of the
-        samples that counted."""
         self.usual_t = math.nan
         self.reference = np.zeros((recent_days + 1, 2), dtype=np.float32)
         """The light-load, not charging reference's sum and count: per day of the ring,
@@ -227,8 +214,25 @@ class Throttling:
             setattr(self, name, value)
 
     @property
+    def base(self) -> np.ndarray:
+        """Per cell, the usual samples and throttled samples (decayed, as of `base_t`)."""
+        return self.counts[0]
+
+    @property
+    def usual(self) -> np.ndarray:
+        """Per cell, the decayed count and sum of the reference temperature of the
+        samples that counted (as of `usual_t`)."""
+        return self.counts[1]
+
+    @property
+    def ring(self) -> np.ndarray:
+        """Per day of the ring (day number modulo its length), samples and throttled
+        samples per cell."""
+        return self.counts[2:]
+
+    @property
     def recent_days(self) -> int:
-        return len(self.ring)
+        return len(self.counts) - 2
 
     def _advance(self, day: int, *, learn: bool) -> None:
         """Make `day` the ring's newest slot; the days that leave it join the baseline
@@ -242,7 +246,7 @@ class Throttling:
             if learn and self.ring[i, T_ALL].any():
                 end = (leaving + 1) * DAY
                 keep = 1.0 if math.isnan(self.base_t) else math.exp((self.base_t - end) / tau)
-                self.base = (self.base * keep + self.ring[i]).astype(np.float32)
+                self.counts[0] = self.base * keep + self.ring[i]
                 self.reference[-1] = self.reference[-1] * keep + self.reference[i]
                 self.base_t = end
             self.ring[i] = 0.0
@@ -424,10 +428,9 @@ class ThermalPaths(Rule):
         self.heat_c = heat_c
         self.noise_k = noise_k
         self.light_bands = light_bands
-        self.base = np.zeros((6, CELLS), dtype=np.float32)
-        self.recent = np.zeros((3, CELLS), dtype=np.float32)
-        """Sums in single precision (4 bytes each; ample for temperatures and loads), read
-        in double."""
+        self.sums = np.zeros((9, CELLS), dtype=np.float32)
+        """`base` and `recent` in one array, in single precision (for the state's size;
+        ample for temperatures and loads), read in double."""
         self.base_t = self.recent_t = math.nan
         self.throttling = Throttling(memory_days, throttle_days, heat_c)
         self.spread = np.zeros((3, 2))
@@ -439,6 +442,16 @@ class ThermalPaths(Rule):
         """Swelling, charger and cooling levels as last seen with enough evidence: one
         without fresh evidence (no charging lately) keeps its last value."""
         self.frozen = False
+
+    @property
+    def base(self) -> np.ndarray:
+        """Per cell, rows `B_W` ... `B_LY`, decayed as of `base_t`."""
+        return self.sums[:6]
+
+    @property
+    def recent(self) -> np.ndarray:
+        """Per cell, rows `R_W` ... `R_L`, decayed as of `recent_t`."""
+        return self.sums[6:]
 
     def _taus(self) -> tuple[np.ndarray, np.ndarray]:
         return _taus(self.memory_days, self.recent_hours, self.charging_hours)
@@ -513,8 +526,7 @@ class ThermalPaths(Rule):
     def rebaseline(self, now: float) -> None:
         """An OS update may change how hot the CPU runs for a load, or how often it
         throttles: learn anew, with a fresh warm-up."""
-        self.base = np.zeros_like(self.base)
-        self.recent = np.zeros_like(self.recent)
+        self.sums[:] = 0.0
         self.base_t = self.recent_t = math.nan
         self.throttling = Throttling(self.memory_days, self.throttle_days, self.heat_c)
         self.spread = np.zeros_like(self.spread)
@@ -687,7 +699,8 @@ class CpuLoad(Rule):
     """Failed cooling on a device without a battery temperature (a gateway), from how
     steeply its CPU heats with load and how often it throttles at the same loads. On a
     device with a battery temperature, `ThermalPaths` decides (it compares like with
-    like per load band and power state); this rule then keeps no statistics and stays
+    like per load band and power state): this rule is not built for it (`excludes`), and
+    one built before the battery temperature showed drops its statistics and stays
     silent.
 
     Without a thermometer for its surroundings, the CPU's own temperature less its
@@ -705,6 +718,7 @@ class CpuLoad(Rule):
     name = "cpu_load"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.COOLING_FAILURE,)
     needs: ClassVar[tuple[str, ...]] = ("cpu_temp_c", "cpu_load_pct")
+    excludes: ClassVar[tuple[str, ...]] = ("battery_temp_c",)
 
     def __init__(
         self,
