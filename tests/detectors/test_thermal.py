@@ -9,12 +9,13 @@ import math
 import pickle
 
 import numpy as np
+import pytest
 from river import stats
 
 from detectors.block import Block
 from detectors.live.anomaly import ScaledDeviation
 from detectors.live.findings import Context
-from detectors.live.rules.thermal import CpuLoad, ThermalPaths
+from detectors.live.rules.thermal import CpuLoad, ThermalPaths, _as_often
 from devicecare.contracts.vocabulary import FaultKind
 from tests.detectors.test_lookalikes import DAY, START, Device, opened
 
@@ -158,3 +159,16 @@ def test_the_anomaly_model_keeps_rivers_ew_mean_and_variance() -> None:
     spread = math.sqrt(var.get()) + 1e-3 * (abs(mean.get()) + 1.0)
     assert math.isclose(z, (40.0 - mean.get()) / spread, rel_tol=1e-9)
     assert math.isnan(model.mean("crashes"))
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"),
+    [
+        (1.5, "twice as often"),
+        (2.4, "twice as often"),
+        (3.6, "4 times as often"),
+        (math.nan, "twice as often"),
+    ],
+)
+def test_more_throttling_reads_naturally(ratio: float, text: str) -> None:
+    assert _as_often(ratio) == text

@@ -65,7 +65,7 @@ R_W, R_Y, R_L = range(3)
 T_ALL, T_THROTTLED = range(2)
 """Rows of the throttling counts: samples, throttled samples."""
 MIN_THROTTLES = 5.0
-"""Throttled samples' worth (decayed) needed before more throttling counts."""
+"""Throttled samples in the recent window needed before more throttling counts."""
 THROTTLE_Z = 4.0
 """More throttling counts when the observed count is this many standard deviations
 (Poisson, square-root scale) above the count the device's usual share per load band
