@@ -3,7 +3,7 @@
 Each hour of a device's telemetry becomes a feature vector (temperatures, their
 difference, drain, storage growth, throttling, crashes). `ScaledDeviation` keeps the
 exponentially weighted mean and variance of river's `stats.EWMean` and `stats.EWVar`
-per feature (in one numpy array), scores an hour by its largest standardised deviation,
+per feature (in compact arrays), scores an hour by its largest standardised deviation,
 and says which features contributed. Wrapped in `Guarded`, it never learns from an hour it
 flagged.
 
@@ -22,6 +22,7 @@ involves are unusual too, and names them as the top contributing signals.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -62,8 +63,8 @@ class ScaledDeviation(Detector):
     """Largest |z| over the features, each standardised by its exponentially weighted
     mean and variance: river's `stats.EWMean` and `stats.EWVar` (the first value
     starts the mean; each later one moves it by `fading_factor`; the variance is the
-    mean of squares less the squared mean), kept in one numpy array per device rather
-    than two river objects per feature (about 0.6 KB instead of 5 KB)."""
+    mean of squares less the squared mean), kept in two compact arrays of doubles per
+    device rather than two river objects per feature (about 0.6 KB instead of 5 KB)."""
 
     name = "scaled_deviation"
 
@@ -72,48 +73,44 @@ class ScaledDeviation(Detector):
         self.warmup = warmup
         self.z_scale = z_scale
         self.keys: tuple[str, ...] = ()
-        self.moments = np.zeros((2, 0))
-        """Per feature in `keys`: the EW mean and the EW mean of squares."""
+        self.means = array("d")
+        """Per feature in `keys`: the EW mean."""
+        self.squares = array("d")
+        """Per feature in `keys`: the EW mean of squares."""
         self.seen = 0
 
-    def _index(self, key: str) -> int:
-        if key not in self.keys:
-            self.keys = (*self.keys, key)
-            self.moments = np.hstack((self.moments, np.full((2, 1), np.nan)))
-        return self.keys.index(key)
-
     def learn_one(self, x: Features) -> None:
+        a = self.fading_factor
+        means, squares = self.means, self.squares
         for key, value in x.items():
             if value is None or math.isnan(value):
                 continue
-            i = self._index(key)
-            mean, square = self.moments[:, i]
-            if math.isnan(mean):
-                self.moments[:, i] = (value, value * value)
-            else:
-                a = self.fading_factor
-                self.moments[:, i] = (
-                    a * value + (1 - a) * mean,
-                    a * value * value + (1 - a) * square,
-                )
+            if key not in self.keys:
+                self.keys = (*self.keys, key)
+                means.append(value)
+                squares.append(value * value)
+                continue
+            i = self.keys.index(key)
+            means[i] = a * value + (1 - a) * means[i]
+            squares[i] = a * value * value + (1 - a) * squares[i]
         self.seen += 1
 
     def mean(self, key: str) -> float:
         """A feature's EW mean (NaN before it was seen)."""
-        return float(self.moments[0, self.keys.index(key)]) if key in self.keys else math.nan
+        return self.means[self.keys.index(key)] if key in self.keys else math.nan
 
     def deviations(self, x: Features) -> dict[str, float]:
         """Standardised deviation of each known feature (0 during warm-up)."""
         out: dict[str, float] = {}
         if self.seen < self.warmup:
             return out
+        keys = self.keys
         for key, value in x.items():
-            if key not in self.keys or value is None or math.isnan(value):
+            if key not in keys or value is None or math.isnan(value):
                 continue
-            mean, square = self.moments[:, self.keys.index(key)]
-            if math.isnan(mean):
-                continue
-            spread = math.sqrt(max(square - mean * mean, 0.0)) + 1e-3 * (abs(mean) + 1.0)
+            i = keys.index(key)
+            mean = self.means[i]
+            spread = math.sqrt(max(self.squares[i] - mean * mean, 0.0)) + 1e-3 * (abs(mean) + 1.0)
             out[key] = (value - mean) / spread
         return out
 

@@ -162,8 +162,8 @@ def _learn(spread: np.ndarray, t: float, now: float, values: np.ndarray, bar: np
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    """num / den where den > 0, else NaN."""
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
 
 
 def _power_state(block: Block) -> np.ndarray:
@@ -473,17 +473,16 @@ class ThermalPaths(Rule):
         (per power state), residual variance."""
         base = _at(self.base, self.base_t, self._taus()[0], now)
         w = base[B_W]
-        mean_y, mean_l = _ratio(base[B_Y], w), _ratio(base[B_L], w)
-        var_y = np.maximum(_ratio(base[B_YY], w) - mean_y**2, 0.0)
-        var_l = np.maximum(_ratio(base[B_LL], w) - mean_l**2, 0.0)
-        cov = _ratio(base[B_LY], w) - mean_l * mean_y
-        state = np.arange(CELLS) % POWER_STATES
-        slope = np.zeros(CELLS)
-        for s in range(POWER_STATES):
-            mine = (state == s) & (w > 0)
-            den = float(w[mine] @ var_l[mine])
-            if den > 0:
-                slope[state == s] = float(w[mine] @ cov[mine]) / den
+        means = _ratio(base, w)
+        mean_y, mean_l = means[B_Y], means[B_L]
+        var_y = np.maximum(means[B_YY] - mean_y**2, 0.0)
+        var_l = np.maximum(means[B_LL] - mean_l**2, 0.0)
+        cov = means[B_LY] - mean_l * mean_y
+        # cells are band x power state: the columns of a (bands, states) view
+        spread = np.nan_to_num(w * var_l).reshape(-1, POWER_STATES).sum(axis=0)
+        together = np.nan_to_num(w * cov).reshape(-1, POWER_STATES).sum(axis=0)
+        per_state = _ratio(together, spread)
+        slope = np.tile(np.nan_to_num(per_state), len(LOAD_BANDS))
         residual = np.maximum(var_y - slope**2 * var_l, 0.0)
         return w, mean_y, mean_l, slope, residual
 
