@@ -57,6 +57,9 @@ class Rule(Detector):
     kinds: ClassVar[tuple[str, ...]]
     needs: ClassVar[tuple[str, ...]] = ()
     """Metrics the device must report for the rule to run."""
+    excludes: ClassVar[tuple[str, ...]] = ()
+    """Metrics that make the rule moot when a device reports them (another rule covers
+    such devices): it is not built for them, and keeps no state."""
     flag_at: ClassVar[float] = 0.9
 
     @abc.abstractmethod

@@ -1,10 +1,10 @@
 """River-based anomaly scoring of a device's hourly features, scaled per device.
 
 Each hour of a device's telemetry becomes a feature vector (temperatures, their
-difference, drain, storage growth, throttling, crashes). `ScaledDeviation` keeps
-river's exponentially weighted mean and variance per feature (`river.stats.EWMean`,
-`river.stats.EWVar`), scores an hour by its largest standardised deviation, and says
-which features contributed. Wrapped in `Guarded`, it never learns from an hour it
+difference, drain, storage growth, throttling, crashes). `ScaledDeviation` keeps the
+exponentially weighted mean and variance of river's `stats.EWMean` and `stats.EWVar`
+per feature (in compact arrays), scores an hour by its largest standardised deviation,
+and says which features contributed. Wrapped in `Guarded`, it never learns from an hour it
 flagged.
 
 Chosen by measurement (`bench/detect.py`, ROC AUC of faulty against healthy
@@ -22,9 +22,9 @@ involves are unusual too, and names them as the top contributing signals.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
-from river import stats
 
 from detectors.base import Detector, Features
 from detectors.block import Block
@@ -60,7 +60,11 @@ TEMPERATURES = frozenset({"cpu_temp_c", "battery_temp_c"})
 
 
 class ScaledDeviation(Detector):
-    """Largest |z| over the features, each standardised by river's EW statistics."""
+    """Largest |z| over the features, each standardised by its exponentially weighted
+    mean and variance: river's `stats.EWMean` and `stats.EWVar` (the first value
+    starts the mean; each later one moves it by `fading_factor`; the variance is the
+    mean of squares less the squared mean), kept in two compact arrays of doubles per
+    device rather than two river objects per feature (about 0.6 KB instead of 5 KB)."""
 
     name = "scaled_deviation"
 
@@ -68,34 +72,45 @@ class ScaledDeviation(Detector):
         self.fading_factor = fading_factor
         self.warmup = warmup
         self.z_scale = z_scale
-        self.stats: dict[str, tuple[stats.EWMean, stats.EWVar]] = {}
+        self.keys: tuple[str, ...] = ()
+        self.means = array("d")
+        """Per feature in `keys`: the EW mean."""
+        self.squares = array("d")
+        """Per feature in `keys`: the EW mean of squares."""
         self.seen = 0
 
     def learn_one(self, x: Features) -> None:
+        a = self.fading_factor
+        means, squares = self.means, self.squares
         for key, value in x.items():
             if value is None or math.isnan(value):
                 continue
-            pair = self.stats.get(key)
-            if pair is None:
-                pair = self.stats[key] = (
-                    stats.EWMean(fading_factor=self.fading_factor),
-                    stats.EWVar(fading_factor=self.fading_factor),
-                )
-            pair[0].update(value)
-            pair[1].update(value)
+            if key not in self.keys:
+                self.keys = (*self.keys, key)
+                means.append(value)
+                squares.append(value * value)
+                continue
+            i = self.keys.index(key)
+            means[i] = a * value + (1 - a) * means[i]
+            squares[i] = a * value * value + (1 - a) * squares[i]
         self.seen += 1
+
+    def mean(self, key: str) -> float:
+        """A feature's EW mean (NaN before it was seen)."""
+        return self.means[self.keys.index(key)] if key in self.keys else math.nan
 
     def deviations(self, x: Features) -> dict[str, float]:
         """Standardised deviation of each known feature (0 during warm-up)."""
         out: dict[str, float] = {}
         if self.seen < self.warmup:
             return out
+        keys = self.keys
         for key, value in x.items():
-            pair = self.stats.get(key)
-            if pair is None or value is None or math.isnan(value):
+            if key not in keys or value is None or math.isnan(value):
                 continue
-            mean = pair[0].get()
-            spread = math.sqrt(max(pair[1].get(), 0.0)) + 1e-3 * (abs(mean) + 1.0)
+            i = keys.index(key)
+            mean = self.means[i]
+            spread = math.sqrt(max(self.squares[i] - mean * mean, 0.0)) + 1e-3 * (abs(mean) + 1.0)
             out[key] = (value - mean) / spread
         return out
 

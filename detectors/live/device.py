@@ -217,7 +217,12 @@ class DeviceState:
 
     def _ensure_rules(self, block: Block, profile: DeviceProfile) -> None:
         for name in profile.rules:
-            if name not in self.rules and all(block.has(m) for m in REGISTRY[name].needs):
+            rule = REGISTRY[name]
+            if (
+                name not in self.rules
+                and all(block.has(m) for m in rule.needs)
+                and not any(block.has(m) for m in rule.excludes)
+            ):
                 self.rules[name] = profile.build(name)
 
     def _anomaly(self, block: Block) -> None:

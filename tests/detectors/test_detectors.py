@@ -164,11 +164,11 @@ def test_guarded_anomaly_model_never_learns_from_what_it_flags() -> None:
     rng = np.random.default_rng(1)
     for _ in range(100):
         model.process_one({"cpu_temp_c": 40 + rng.normal()})
-    mean = model.anomaly_detector.stats["cpu_temp_c"][0].get()
+    mean = model.anomaly_detector.mean("cpu_temp_c")
     assert model.process_one({"cpu_temp_c": 90.0}) > 0.9
-    assert model.anomaly_detector.stats["cpu_temp_c"][0].get() == mean
+    assert model.anomaly_detector.mean("cpu_temp_c") == mean
     assert model.process_one({"cpu_temp_c": 40.5}) < 0.5
-    assert not math.isnan(model.anomaly_detector.stats["cpu_temp_c"][0].get())
+    assert not math.isnan(model.anomaly_detector.mean("cpu_temp_c"))
 
 
 @pytest.mark.parametrize(
