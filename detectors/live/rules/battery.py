@@ -76,6 +76,11 @@ def unexpected_reboot(event: EventRow) -> bool:
     return not any(word in reason for word in EXPECTED_REBOOTS)
 
 
+USUAL_POWER = (0.6, 1.6)
+"""The band of a discharge point's mean power, as multiples of the device's median,
+in which its energy per percent is compared."""
+
+
 class DischargeCapacity:
     """Capacity counted from the discharge, as a fuel gauge counts it: the energy the
     battery delivered (voltage times current over time) per point of charge it lost,
@@ -200,6 +205,9 @@ class Fade:
 def drain_trend(points: np.ndarray, floor: float, min_days: int) -> Slope | None:
     """The trend of the energy delivered per percent of charge, % of its level per day.
 
+    Only points at the device's usual power count (`USUAL_POWER` times the median):
+    at a small fraction of it (a week in a drawer) the standby draw dominates, which a
+    gauge's current sense measures worst, and far above it a cell delivers less.
     What the load explains is taken out first (a least-squares fit of the log share on
     time and on log mean power and its square, the power terms removed: a cell gives
     less energy at high current, and a gauge's percent is not exactly linear in
@@ -210,6 +218,11 @@ def drain_trend(points: np.ndarray, floor: float, min_days: int) -> Slope | None
     hundred points would claim."""
     ok = np.isfinite(points).all(axis=1) & (points[:, 1] > 0) & (points[:, 2] > 0)
     points = points[ok]
+    if len(points) < min_days:
+        return None
+    usual = float(np.median(points[:, 2]))
+    band = (points[:, 2] >= usual * USUAL_POWER[0]) & (points[:, 2] <= usual * USUAL_POWER[1])
+    points = points[band]
     if len(points) < min_days:
         return None
     x = points[:, 0] / DAY
@@ -391,7 +404,12 @@ class CapacityFade(Rule):
 
     def estimate(self) -> Fade | None:
         """Capacity lost per day, % of design: the re-learn points' trend, combined
-        with the discharge points' trend when the two agree within their errors."""
+        with the discharge points' trend when the two agree within `agree_z` standard
+        errors, but never above the discharge's own (the better measured of the two:
+        weeks of days against a handful of re-learns). When they disagree, the smaller
+        fade stands: a gauge whose re-learns
+        drift down while the energy per percent holds is not evidence of fade, and a
+        discharge that fades faster than the sparse re-learns show waits for them."""
         fit = self.trend()
         if fit is None:
             return None
@@ -401,11 +419,16 @@ class CapacityFade(Rule):
             return relearn
         scale = self.health / 100.0
         fade, se = -drain.slope * scale, drain.se * scale
-        if se <= 0 or abs(fade - relearn.fade) > self.agree_z * math.hypot(se, relearn.se):
-            return replace(relearn, drain_fade=fade, drain_se=se)
+        if se <= 0:
+            return relearn
+        if abs(fade - relearn.fade) > self.agree_z * math.hypot(se, relearn.se):
+            if fade >= relearn.fade:
+                return replace(relearn, drain_fade=fade, drain_se=se)
+            return Fade(fade, se, drain.span, fit.points, drain.points, fade, se)
         w_relearn, w_drain = relearn.se**-2, se**-2
+        combined = (w_relearn * relearn.fade + w_drain * fade) / (w_relearn + w_drain)
         return Fade(
-            (w_relearn * relearn.fade + w_drain * fade) / (w_relearn + w_drain),
+            min(combined, fade),
             (w_relearn + w_drain) ** -0.5,
             max(relearn.span, drain.span),
             fit.points,
