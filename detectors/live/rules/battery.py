@@ -1,6 +1,7 @@
-"""Battery rules: capacity fade from the fuel gauge's re-learn points, a bad cell from
-sudden charge drops and early shutdowns, and internal resistance against the battery's
-own open-circuit voltage curve.
+"""Battery rules: capacity fade from the fuel gauge's re-learn points and, independently,
+from the energy the battery delivers per percent of discharge; a bad cell from sudden
+charge drops and early shutdowns, and internal resistance against the battery's own
+open-circuit voltage curve (allowing for the rise that comes with lost capacity).
 
 Each rule states the noise it expects from the device's own history and reports a level
 of 1 only when the evidence is beyond that noise; the finding tracker then asks for the
@@ -217,7 +218,7 @@ def drain_trend(points: np.ndarray, floor: float, min_days: int) -> Slope | None
     its noise model is the day-to-day scatter, not the far smaller scatter a few
     hundred points would claim."""
     ok = np.isfinite(points).all(axis=1) & (points[:, 1] > 0) & (points[:, 2] > 0)
-    points = points[ok]
+    points = points[ok].astype(np.float64)
     if len(points) < min_days:
         return None
     usual = float(np.median(points[:, 2]))
@@ -273,10 +274,10 @@ class CapacityFade(Rule):
         glitch_pct: float = 5.0,
         replaced_pct: float = 5.0,
         max_points: int = 64,
-        min_drain_days: int = 10,
+        min_drain_days: int = 21,
         drain_floor_pct: float = 0.5,
         agree_z: float = 3.0,
-        max_drain_points: int = 192,
+        max_drain_points: int = 256,
     ) -> None:
         self.window_days = window_days
         self.merge_hours = merge_hours
@@ -305,9 +306,10 @@ class CapacityFade(Rule):
         self.last: tuple[float, float] = (math.nan, math.nan)
         self.fit: Slope | None = None
         self.discharge = DischargeCapacity()
-        self.drain = np.empty((0, 3))
+        self.drain = np.empty((0, 3), dtype=np.float32)
         """Discharge points, one row (time, energy per percent as a share of design,
-        mean discharge power in W) each, oldest first."""
+        mean discharge power in W) each, oldest first; single precision keeps a
+        device's state small (the time to about two minutes)."""
         self.drain_fit: Slope | None = None
 
     def score_block(self, block: Block) -> np.ndarray:
@@ -335,7 +337,7 @@ class CapacityFade(Rule):
             found = self.discharge.update(block, reference)
             if found:
                 horizon = float(block.ts[-1]) - self.window_days * DAY
-                drain = np.vstack((self.drain, np.array(found)))
+                drain = np.vstack((self.drain, np.array(found, dtype=np.float32)))
                 self.drain = drain[drain[:, 0] >= horizon][-self.max_drain_points :]
                 self.drain_fit = None
 
@@ -354,7 +356,7 @@ class CapacityFade(Rule):
             if value >= recent + self.replaced_pct:
                 self.points = np.empty((0, 2))
                 self.expected = DecayedMean(self.expected.tau)
-                self.drain = np.empty((0, 3))
+                self.drain = np.empty((0, 3), dtype=np.float32)
                 self.drain_fit = None
             elif value <= recent - self.glitch_pct - foreseen:
                 if math.isnan(self.low[1]):
