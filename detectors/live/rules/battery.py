@@ -277,6 +277,7 @@ class CapacityFade(Rule):
         min_drain_days: int = 21,
         drain_floor_pct: float = 0.5,
         agree_z: float = 3.0,
+        confirm_t: float = 2.0,
         max_drain_points: int = 256,
     ) -> None:
         self.window_days = window_days
@@ -293,6 +294,7 @@ class CapacityFade(Rule):
         self.min_drain_days = min_drain_days
         self.drain_floor_pct = drain_floor_pct
         self.agree_z = agree_z
+        self.confirm_t = confirm_t
         self.max_drain_points = max_drain_points
         self.reading = math.nan
         """The gauge's last warm reading."""
@@ -407,11 +409,13 @@ class CapacityFade(Rule):
     def estimate(self) -> Fade | None:
         """Capacity lost per day, % of design: the re-learn points' trend, combined
         with the discharge points' trend when the two agree within `agree_z` standard
-        errors, but never above the discharge's own (the better measured of the two:
-        weeks of days against a handful of re-learns). When they disagree, the smaller
-        fade stands: a gauge whose re-learns
-        drift down while the energy per percent holds is not evidence of fade, and a
-        discharge that fades faster than the sparse re-learns show waits for them."""
+        errors, but never more than one standard error above the gauge's own: the
+        discharge (weeks of days against a handful of re-learns) sharpens the
+        estimate, the gauge bounds it.
+        When they disagree, the gauge's stands unless the energy per percent holds
+        (under `confirm_t` standard errors of fade): a gauge whose re-learns drift down
+        while the discharge shows no fade is not evidence, and a discharge that fades
+        faster than the sparse re-learns show waits for them."""
         fit = self.trend()
         if fit is None:
             return None
@@ -424,13 +428,13 @@ class CapacityFade(Rule):
         if se <= 0:
             return relearn
         if abs(fade - relearn.fade) > self.agree_z * math.hypot(se, relearn.se):
-            if fade >= relearn.fade:
+            if fade >= relearn.fade or fade >= self.confirm_t * se:
                 return replace(relearn, drain_fade=fade, drain_se=se)
             return Fade(fade, se, drain.span, fit.points, drain.points, fade, se)
         w_relearn, w_drain = relearn.se**-2, se**-2
         combined = (w_relearn * relearn.fade + w_drain * fade) / (w_relearn + w_drain)
         return Fade(
-            min(combined, fade),
+            min(combined, relearn.fade + relearn.se),
             (w_relearn + w_drain) ** -0.5,
             max(relearn.span, drain.span),
             fit.points,
