@@ -1,6 +1,7 @@
-"""Battery rules: capacity fade from the fuel gauge's re-learn points, a bad cell from
-sudden charge drops and early shutdowns, and internal resistance against the battery's
-own open-circuit voltage curve.
+"""Battery rules: capacity fade from the fuel gauge's re-learn points and, independently,
+from the energy the battery delivers per percent of discharge; a bad cell from sudden
+charge drops and early shutdowns, and internal resistance against the battery's own
+open-circuit voltage curve (allowing for the rise that comes with lost capacity).
 
 Each rule states the noise it expects from the device's own history and reports a level
 of 1 only when the evidence is beyond that noise; the finding tracker then asks for the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -75,6 +77,171 @@ def unexpected_reboot(event: EventRow) -> bool:
     return not any(word in reason for word in EXPECTED_REBOOTS)
 
 
+USUAL_POWER = (0.6, 1.6)
+"""The band of a discharge point's mean power, as multiples of the device's median,
+in which its energy per percent is compared."""
+
+
+class DischargeCapacity:
+    """Capacity counted from the discharge, as a fuel gauge counts it: the energy the
+    battery delivered (voltage times current over time) per point of charge it lost,
+    as a share of its design energy.
+
+    It is independent of the gauge's re-learn points and has many more of them: one
+    point per `drop_pct` points of discharge. Only intervals of at most `max_gap_s`
+    between two samples count, unplugged and discharging at both ends, warm (cold
+    cells deliver less), between `low_pct` and `high_pct` (a gauge is least exact at
+    the ends), and without a sudden drop (a bad cell's loss is not capacity): more than
+    `jump_pct` points beyond what the energy explains. Charge stretches are not used: a
+    charger's current is regulated, and the percent gained per hour tells less about
+    the capacity than the percent lost. A point spans at most `max_span_days` (a device
+    in a drawer adds little); each keeps its mean discharge power, so that a fit can
+    take out what load explains (a cell delivers less energy at high current)."""
+
+    def __init__(
+        self,
+        *,
+        drop_pct: float = 20.0,
+        max_gap_s: float = 1800.0,
+        low_pct: float = 10.0,
+        high_pct: float = 98.0,
+        jump_pct: float = 4.0,
+        max_span_days: float = 3.0,
+    ) -> None:
+        self.drop_pct = drop_pct
+        self.max_gap_s = max_gap_s
+        self.low_pct = low_pct
+        self.high_pct = high_pct
+        self.jump_pct = jump_pct
+        self.max_span_days = max_span_days
+        self.last = np.full(4, np.nan)
+        """The last sample: time, charge %, discharge power (W), charging flag."""
+        self.sums = np.zeros(4)
+        """The point under way: energy (Wh), percent lost, power x hours, hours."""
+        self.since = math.nan
+
+    def update(self, block: Block, reference: float) -> list[tuple[float, float, float]]:
+        """The points completed in the block: (time, energy per percent as a share of
+        the design energy, mean discharge power in W). `reference` is the capacity
+        share expected now (to tell a sudden drop from discharge)."""
+        design = _last(block.col("battery_design_wh"))
+        current = block.col("battery_current_a")
+        power = -block.col("battery_voltage_v") * current
+        charging = block.col("battery_charging") > 0.5
+        charging = charging | ~(current < 0)
+        temp = filled(block.col("battery_temp_c"), 25.0)
+        power = np.where(temp >= COLD_C, power, np.nan)
+        ts = np.concatenate(([self.last[0]], block.ts))
+        pct = np.concatenate(([self.last[1]], block.col("battery_pct")))
+        watts = np.concatenate(([self.last[2]], power))
+        plugged = np.concatenate(([self.last[3] > 0.5], charging))
+        last_power = float(watts[-1])
+        self.last = np.array([ts[-1], pct[-1], last_power, float(plugged[-1])])
+        if not design > 0 or not reference > 0:
+            return []
+        hours = np.diff(ts) / HOUR
+        drop = pct[:-1] - pct[1:]
+        mean_w = (watts[:-1] + watts[1:]) / 2
+        energy = mean_w * hours
+        explained = energy / (reference * design / 100.0)
+        with np.errstate(invalid="ignore"):
+            ok = (
+                (hours > 0)
+                & (hours * HOUR <= self.max_gap_s)
+                & ~plugged[:-1]
+                & ~plugged[1:]
+                & (pct[:-1] <= self.high_pct)
+                & (pct[1:] >= self.low_pct)
+                & (drop >= 0)
+                & (drop <= explained + self.jump_pct)
+                & (mean_w > 0)
+            )
+        ok &= np.isfinite(drop) & np.isfinite(energy)
+        rows = np.where(ok[:, None], np.column_stack((energy, drop, mean_w * hours, hours)), 0.0)
+        points = []
+        start = 0
+        while True:
+            valid = np.flatnonzero(ok[start:])
+            if not len(valid):
+                break
+            if math.isnan(self.since):
+                self.since = float(ts[start + valid[0]])
+            hit = np.flatnonzero(self.sums[1] + np.cumsum(rows[start:, 1]) >= self.drop_pct)
+            if not len(hit):
+                self.sums += rows[start:].sum(axis=0)
+                break
+            end = start + int(hit[0])
+            total = self.sums + rows[start : end + 1].sum(axis=0)
+            at = float(ts[end + 1])
+            if at - self.since <= self.max_span_days * DAY:
+                share = total[0] / (total[1] / 100.0) / design
+                points.append((at, share, total[2] / total[3]))
+            self.sums = np.zeros(4)
+            self.since = math.nan
+            start = end + 1
+        if float(ts[-1]) - self.since > self.max_span_days * DAY:
+            self.sums = np.zeros(4)
+            self.since = math.nan
+        return points
+
+
+@dataclass(frozen=True)
+class Fade:
+    """A capacity fade estimate, % of design per day, with its standard error and the
+    days it spans; `drain_days` > 0 when discharge points went into it."""
+
+    fade: float
+    se: float
+    span: float
+    relearn_points: int
+    drain_days: int
+    drain_fade: float = math.nan
+    drain_se: float = math.nan
+
+    @property
+    def t(self) -> float:
+        return self.fade / self.se if self.se > 0 else 0.0
+
+
+def drain_trend(points: np.ndarray, floor: float, min_days: int) -> Slope | None:
+    """The trend of the energy delivered per percent of charge, % of its level per day.
+
+    Only points at the device's usual power count (`USUAL_POWER` times the median):
+    at a small fraction of it (a week in a drawer) the standby draw dominates, which a
+    gauge's current sense measures worst, and far above it a cell delivers less.
+    What the load explains is taken out first (a least-squares fit of the log share on
+    time and on log mean power and its square, the power terms removed: a cell gives
+    less energy at high current, and a gauge's percent is not exactly linear in
+    energy), so that a busy week or a week in a drawer does not read as a change of
+    capacity. Then the points of a day are
+    pooled into their median, and the Theil-Sen slope runs through the daily medians:
+    its noise model is the day-to-day scatter, not the far smaller scatter a few
+    hundred points would claim."""
+    ok = np.isfinite(points).all(axis=1) & (points[:, 1] > 0) & (points[:, 2] > 0)
+    points = points[ok].astype(np.float64)
+    if len(points) < min_days:
+        return None
+    usual = float(np.median(points[:, 2]))
+    band = (points[:, 2] >= usual * USUAL_POWER[0]) & (points[:, 2] <= usual * USUAL_POWER[1])
+    points = points[band]
+    if len(points) < min_days:
+        return None
+    x = points[:, 0] / DAY
+    y = 100.0 * np.log(points[:, 1])
+    z = np.log(points[:, 2])
+    z = z - np.median(z)
+    if float(np.ptp(z)) > 0:
+        design = np.column_stack((np.ones(len(x)), x - x.mean(), z, z * z))
+        beta = np.linalg.lstsq(design, y, rcond=None)[0]
+        y = y - design[:, 2:] @ beta[2:]
+    days, index = np.unique(np.floor(x), return_inverse=True)
+    if len(days) < min_days:
+        return None
+    day_x = np.bincount(index, x) / np.bincount(index)
+    day_y = np.array([np.median(y[index == k]) for k in range(len(days))])
+    return theil_sen(day_x, day_y, floor)
+
+
 class CapacityFade(Rule):
     """Capacity fade: a robust (Theil-Sen) trend through the fuel gauge's re-learn points.
 
@@ -107,6 +274,11 @@ class CapacityFade(Rule):
         glitch_pct: float = 5.0,
         replaced_pct: float = 5.0,
         max_points: int = 64,
+        min_drain_days: int = 21,
+        drain_floor_pct: float = 0.5,
+        agree_z: float = 3.0,
+        confirm_t: float = 2.0,
+        max_drain_points: int = 256,
     ) -> None:
         self.window_days = window_days
         self.merge_hours = merge_hours
@@ -119,6 +291,15 @@ class CapacityFade(Rule):
         self.glitch_pct = glitch_pct
         self.replaced_pct = replaced_pct
         self.max_points = max_points
+        self.min_drain_days = min_drain_days
+        self.drain_floor_pct = drain_floor_pct
+        self.agree_z = agree_z
+        self.confirm_t = confirm_t
+        self.max_drain_points = max_drain_points
+        self.reading = math.nan
+        """The gauge's last warm reading."""
+        self.low: tuple[float, float] = (math.nan, math.nan)
+        """A reading far under the recent points, waiting for the next to confirm it."""
         self.points = np.empty((0, 2))
         """Re-learn points, one row (time, health %) each, oldest first (an array: a
         device keeps up to `max_points` of them, compactly)."""
@@ -126,6 +307,12 @@ class CapacityFade(Rule):
         self.health = math.nan
         self.last: tuple[float, float] = (math.nan, math.nan)
         self.fit: Slope | None = None
+        self.discharge = DischargeCapacity()
+        self.drain = np.empty((0, 3), dtype=np.float32)
+        """Discharge points, one row (time, energy per percent as a share of design,
+        mean discharge power in W) each, oldest first; single precision keeps a
+        device's state small (the time to about two minutes)."""
+        self.drain_fit: Slope | None = None
 
     def score_block(self, block: Block) -> np.ndarray:
         return np.zeros(len(block))
@@ -138,25 +325,50 @@ class CapacityFade(Rule):
         self.health = _last(health)
         temp = filled(block.col("battery_temp_c"), 25.0)
         warm = ok & (temp >= COLD_C)
-        previous = float(self.points[-1, 1]) if len(self.points) else math.nan
-        for i in np.flatnonzero(warm):
-            value = float(health[i])
-            if value != previous:
-                self._relearn(float(block.ts[i]), value)
-                previous = value
+        index = np.flatnonzero(warm)
+        values = health[index]
+        changed = values != np.concatenate(([self.reading], values[:-1]))
+        for i, value in zip(index[changed].tolist(), values[changed].tolist(), strict=True):
+            self._relearn(float(block.ts[i]), value)
+        if len(values):
+            self.reading = float(values[-1])
         self._expected(block, temp)
         self.fit = None
+        if block.has("battery_current_a") and block.has("battery_voltage_v"):
+            reference = self.health / 100.0 if self.health > 0 else 1.0
+            found = self.discharge.update(block, reference)
+            if found:
+                horizon = float(block.ts[-1]) - self.window_days * DAY
+                drain = np.vstack((self.drain, np.array(found, dtype=np.float32)))
+                self.drain = drain[drain[:, 0] >= horizon][-self.max_drain_points :]
+                self.drain_fit = None
 
     def _relearn(self, t: float, value: float) -> None:
-        """A re-learn point: merged with the last one within `merge_hours`, a glitch
-        ignored, a new battery starting over."""
+        """A re-learn point: merged with the last one within `merge_hours`, a new
+        battery starting over. A reading `glitch_pct` under the recent points (beyond
+        twice the drop the faster of the two trends foresees since the last point; the
+        discharge points see a fast fade before the sparse re-learns do) waits for the
+        next re-learn: if that one is as low, the drop holds (a fast fade or a knee)
+        and both count; if not, it was a glitch."""
         if len(self.points):
             recent = float(np.median(self.points[-3:, 1]))
+            estimate = self.estimate()
+            fade = 0.0 if estimate is None else np.nanmax([estimate.fade, estimate.drain_fade, 0])
+            foreseen = 2.0 * fade * (t - float(self.points[-1, 0])) / DAY
             if value >= recent + self.replaced_pct:
                 self.points = np.empty((0, 2))
                 self.expected = DecayedMean(self.expected.tau)
-            elif value <= recent - self.glitch_pct:
-                return
+                self.drain = np.empty((0, 3), dtype=np.float32)
+                self.drain_fit = None
+            elif value <= recent - self.glitch_pct - foreseen:
+                if math.isnan(self.low[1]):
+                    self.low = (t, value)
+                    return
+                self._point(*self.low)
+            self.low = (math.nan, math.nan)
+        self._point(t, value)
+
+    def _point(self, t: float, value: float) -> None:
         if len(self.points) and t - self.points[-1, 0] < self.merge_hours * HOUR:
             self.points[-1, 1] = value
         else:
@@ -188,21 +400,64 @@ class CapacityFade(Rule):
             self.fit = theil_sen(self.points[:, 0] / DAY, self.points[:, 1], self.floor_pct)
         return self.fit
 
-    def measured_fade(self) -> float:
-        """Capacity lost per day, % of design, from the re-learn points."""
+    def drain_trend(self) -> Slope | None:
+        """The robust trend of the discharge points, % of their own level per day."""
+        if self.drain_fit is None:
+            self.drain_fit = drain_trend(self.drain, self.drain_floor_pct, self.min_drain_days)
+        return self.drain_fit
+
+    def estimate(self) -> Fade | None:
+        """Capacity lost per day, % of design: the re-learn points' trend, combined
+        with the discharge points' trend when the two agree within `agree_z` standard
+        errors, but never more than one standard error above the gauge's own: the
+        discharge (weeks of days against a handful of re-learns) sharpens the
+        estimate, the gauge bounds it.
+        When they disagree, the gauge's stands unless the energy per percent holds
+        (under `confirm_t` standard errors of fade): a gauge whose re-learns drift down
+        while the discharge shows no fade is not evidence, and a discharge that fades
+        faster than the sparse re-learns show waits for them."""
         fit = self.trend()
-        return math.nan if fit is None else -fit.slope
+        if fit is None:
+            return None
+        relearn = Fade(-fit.slope, fit.se, fit.span, fit.points, 0)
+        drain = self.drain_trend()
+        if drain is None or not self.health > 0:
+            return relearn
+        scale = self.health / 100.0
+        fade, se = -drain.slope * scale, drain.se * scale
+        if se <= 0:
+            return relearn
+        if abs(fade - relearn.fade) > self.agree_z * math.hypot(se, relearn.se):
+            if fade >= relearn.fade or fade >= self.confirm_t * se:
+                return replace(relearn, drain_fade=fade, drain_se=se)
+            return Fade(fade, se, drain.span, fit.points, drain.points, fade, se)
+        w_relearn, w_drain = relearn.se**-2, se**-2
+        combined = (w_relearn * relearn.fade + w_drain * fade) / (w_relearn + w_drain)
+        return Fade(
+            min(combined, relearn.fade + relearn.se),
+            (w_relearn + w_drain) ** -0.5,
+            max(relearn.span, drain.span),
+            fit.points,
+            drain.points,
+            fade,
+            se,
+        )
+
+    def measured_fade(self) -> float:
+        """Capacity lost per day, % of design (NaN before there is a trend)."""
+        estimate = self.estimate()
+        return math.nan if estimate is None else estimate.fade
 
     def assess(self, now: float, context: Context) -> list[Assessment]:
-        fit = self.trend()
+        estimate = self.estimate()
         expected = self.expected.mean
-        if fit is None or len(self.points) < self.min_points or math.isnan(expected):
+        if estimate is None or len(self.points) < self.min_points or math.isnan(expected):
             return []
-        fade = -fit.slope
-        decline = fade * fit.span
+        fade = estimate.fade
+        decline = fade * estimate.span
         ratio = fade / max(expected, 0.002)
         level = min(
-            -fit.t / self.min_t,
+            estimate.t / self.min_t,
             decline / self.min_decline_pct,
             fade / self.min_fade_pct_per_day,
             ratio / self.excess_ratio,
@@ -212,9 +467,12 @@ class CapacityFade(Rule):
 
         def explain() -> Explanation:
             cohort = context.cohort_median("battery_health_pct")
+            measured = (
+                " (by its fuel gauge and by the energy it delivers)" if estimate.drain_days else ""
+            )
             reason = (
                 f"Your {context.noun}'s battery holds {health:.0f}% of its original charge "
-                f"and is losing about {fade * 30:.1f}% a month, "
+                f"and is losing about {fade * 30:.1f}% a month{measured}, "
                 + (f"{ratio:.0f} times" if ratio >= 2 else "clearly")
                 + " faster than its use and temperature explain"
             )
@@ -231,9 +489,10 @@ class CapacityFade(Rule):
                 {
                     "health_pct": rounded(health, 1),
                     "fade_pct_per_day": rounded(fade, 4),
-                    "fade_t": rounded(-fit.t, 1),
-                    "relearn_noise_pct": rounded(fit.sigma, 2),
-                    "relearn_points": fit.points,
+                    "fade_t": rounded(estimate.t, 1),
+                    "relearn_points": estimate.relearn_points,
+                    "discharge_days": estimate.drain_days,
+                    "discharge_fade_pct_per_day": rounded(estimate.drain_fade, 4),
                     "decline_pct": rounded(decline, 2),
                     "expected_fade_pct_per_day": rounded(expected, 4),
                     "fade_ratio": rounded(ratio, 2),
@@ -414,7 +673,11 @@ class BatteryResistance(Rule):
     that ran flat and sat off is no evidence) and only warm samples (cold raises the
     resistance of any cell). A fault needs the recent resistance at `ratio` times the
     learned one (which allows for ageing) and `min_t` standard errors above it (noise:
-    the device's own voltage residual)."""
+    the device's own voltage residual). A cell's resistance also grows as it loses
+    capacity (a worn Li-ion cell reaches about twice its resistance by 80% capacity):
+    the ratio asked for grows by `ageing_per_pct` for each point of capacity the fuel
+    gauge lost between the learned and the recent window, so a fading battery is fade,
+    not a bad cell."""
 
     name = "battery_resistance"
     kinds: ClassVar[tuple[str, ...]] = (FaultKind.BATTERY_BAD_CELL,)
@@ -427,6 +690,7 @@ class BatteryResistance(Rule):
         recent_hours: float = 48.0,
         warmup_days: float = 3.0,
         ratio: float = 1.5,
+        ageing_per_pct: float = 0.05,
         min_t: float = 4.0,
         min_current_weight: float = 8.0,
     ) -> None:
@@ -434,11 +698,14 @@ class BatteryResistance(Rule):
         self.recent_hours = recent_hours
         self.warmup_days = warmup_days
         self.ratio = ratio
+        self.ageing_per_pct = ageing_per_pct
         self.min_t = min_t
         self.min_current_weight = min_current_weight
         self.model = DecayedRegression(memory_days * DAY, 5)
         self.recent = DecayedRegression(recent_hours * HOUR, 5)
         self.noise = DecayedMean(memory_days * DAY)
+        self.health = DecayedMean(memory_days * DAY)
+        self.recent_health = DecayedMean(recent_hours * HOUR)
         self.first = math.nan
         self.frozen = False
 
@@ -462,8 +729,11 @@ class BatteryResistance(Rule):
             self.first = float(block.ts[0])
         x, y = self._design(block)
         self.recent.update(block.ts, x, y)
+        health = _health(block)
+        self.recent_health.update(block.ts, health)
         if self.frozen:
             return
+        self.health.update(block.ts, health)
         beta = self.model.coef(ridge=1e-6)
         if beta is not None:
             residual = y - x @ beta
@@ -489,7 +759,9 @@ class BatteryResistance(Rule):
             return []
         ratio = recent / base
         t = (recent - base) / se
-        level = min((ratio - 1.0) / (self.ratio - 1.0), t / self.min_t)
+        lost = self.health.mean - self.recent_health.mean
+        allowed = self.ratio + self.ageing_per_pct * (lost if lost > 0 else 0.0)
+        level = min((ratio - 1.0) / (allowed - 1.0), t / self.min_t)
         self.frozen = level >= 0.5
 
         def explain() -> Explanation:
@@ -504,6 +776,7 @@ class BatteryResistance(Rule):
                     "resistance_baseline_ohm": rounded(base, 4),
                     "resistance_ratio": rounded(ratio, 2),
                     "resistance_t": rounded(t, 1),
+                    "capacity_lost_pct": rounded(lost, 1),
                 },
             )
 
