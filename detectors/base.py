@@ -10,6 +10,8 @@ only when it was not flagged, so an anomaly never becomes the model's new normal
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -76,6 +78,18 @@ class Rule(Detector):
         settled (a new normal for heat, storage or crashes). Rules whose baseline an
         update cannot move (battery physics) keep theirs: the default."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The rule's state for a checkpoint, without the parameters left at their
+        defaults: a restored rule shares the default objects rather than holding a copy
+        of each for every device."""
+        defaults = _parameter_defaults(type(self))
+        return {k: v for k, v in self.__dict__.items() if not _is_default(defaults, k, v)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        defaults = _parameter_defaults(type(self))
+        for name, value in (defaults | state).items():  # in __init__'s order: shared keys
+            setattr(self, name, defaults[name] if _is_default(defaults, name, value) else value)
+
     def process_block(self, block: Block) -> np.ndarray:
         scores = self.score_block(block)
         self.learn_block(block, scores < self.flag_at)
@@ -87,3 +101,22 @@ class Rule(Detector):
 
     def score_one(self, x: Features) -> float:
         return float(self.score_block(Block.one(x))[0])
+
+
+_SCALARS = (bool, int, float, str)
+
+
+@functools.cache
+def _parameter_defaults(cls: type[Rule]) -> dict[str, Any]:
+    """The scalar defaults of `cls`'s keyword parameters, each kept under its own name
+    (the rules store every parameter as the attribute of that name)."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and type(p.default) in _SCALARS
+    }
+
+
+def _is_default(defaults: dict[str, Any], name: str, value: Any) -> bool:
+    default = defaults.get(name, inspect.Parameter.empty)
+    return type(value) is type(default) and value == default

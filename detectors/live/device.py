@@ -120,8 +120,9 @@ class DeviceState:
         """Each kind's level at the last assessment; before an update, its ceiling."""
         self.ceiling: dict[str, float] = {}
         self.judged: dict[str, float] = {}
-        """Each kind's level at the last assessment as it counts towards a finding: after
-        the verdicts on the device and its cohort, precedence and an update's settling."""
+        """Each kind's level above 0 at the last assessment as it counts towards a finding:
+        after the verdicts on the device and its cohort, precedence and an update's
+        settling."""
         self.feedback = DeviceFeedback()
 
     def __setstate__(self, state: dict[str, object]) -> None:
@@ -273,7 +274,8 @@ class DeviceState:
         self.judged = {}
         for kind, combined_assessment in combined.items():
             assessment = self._judged(combined_assessment, now, context)
-            self.judged[kind] = min(assessment.level, held.get(kind, math.inf))
+            if (judged := min(assessment.level, held.get(kind, math.inf))) > 0:
+                self.judged[kind] = judged
             tracker = self.trackers.get(kind)
             if tracker is None:
                 if assessment.level < ONSET_LEVEL / 2:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import pickle
 import zlib
@@ -43,6 +44,24 @@ def test_every_rule_is_a_river_detector(name: str) -> None:
     again = pickle.loads(pickle.dumps(rule))
     x = {"ts": 1.79e9 + 900 * 200, "cpu_temp_c": 41.0, "cpu_load_pct": 30.0}
     assert again.score_one(x) == rule.score_one(x)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_a_restored_rule_shares_its_default_parameters_and_keeps_the_others(name: str) -> None:
+    cls = REGISTRY[name]
+    params = inspect.signature(cls.__init__).parameters
+    changed = next(
+        (n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and type(p.default) is float),
+        None,
+    )
+    rule = cls(**({changed: params[changed].default * 2} if changed else {}))
+    again = pickle.loads(pickle.dumps(rule))
+    assert again.__dict__.keys() == rule.__dict__.keys()
+    for n, p in params.items():
+        if p.kind is p.KEYWORD_ONLY and n != changed and type(p.default) in (int, float):
+            assert getattr(again, n) is p.default, f"{n} is the shared default object"
+    if changed:
+        assert getattr(again, changed) == params[changed].default * 2
 
 
 @pytest.mark.integration  # a simulated fleet's backtest

@@ -4,6 +4,7 @@ forecast, and flash wearing out."""
 from __future__ import annotations
 
 import math
+from array import array
 from typing import ClassVar
 
 import numpy as np
@@ -92,7 +93,9 @@ class StorageFill(Rule):
         self.fast_memory_days = fast_memory_days
         self.min_observed_hours = min_observed_hours
         self.base = DecayedMean(memory_days * DAY)
-        self.days: dict[int, list[float]] = {}
+        self.days: dict[int, array[float]] = {}
+        """Per day: growth, seconds full, seconds observed, most used, first used (an
+        array of doubles: half the memory of a list of floats)."""
         """Per day of data: [growth bytes, seconds full, seconds observed, most used,
         first used]."""
         self.learned_through = -1
@@ -146,7 +149,9 @@ class StorageFill(Rule):
         day = np.floor(ts / DAY).astype(np.int64)
         for d in np.unique(day).tolist():
             sel = day == d
-            entry = self.days.setdefault(d, [0.0, 0.0, 0.0, -math.inf, float(used[sel][0])])
+            entry = self.days.setdefault(
+                d, array("d", (0.0, 0.0, 0.0, -math.inf, float(used[sel][0])))
+            )
             entry[0] += float(growth[sel].sum())
             entry[1] += float(observed[sel & full].sum())
             entry[2] += float(observed[sel].sum())
