@@ -18,6 +18,7 @@ from detectors.live.rules.battery import (
     CapacityFade,
     DischargeCapacity,
     drain_trend,
+    group_medians,
 )
 from devicecare.contracts.vocabulary import FaultKind
 
@@ -256,3 +257,14 @@ def test_a_fading_cells_resistance_is_not_a_bad_cell() -> None:
     a failing cell. The same rise at the same capacity is a failing cell."""
     assert max(_resistance_levels(0.9)) >= 1.0
     assert max(_resistance_levels(0.75)) < 1.0
+
+
+def test_group_medians_are_each_groups_median() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n = int(rng.integers(1, 60))
+        _, group = np.unique(rng.integers(0, 8, n), return_inverse=True)
+        values = rng.normal(size=n)
+        counts = np.bincount(group)
+        expected = [np.median(values[group == k]) for k in range(len(counts))]
+        assert np.allclose(group_medians(values, group, counts), expected)
