@@ -47,6 +47,12 @@ class Phone:
     busy: tuple[float, float] = (0.0, 0.0)
     cold: tuple[float, float] = (0.0, 0.0)
     current: bool = True
+    gauge_drift: float = 0.0
+    """Share of design per day by which the gauge's re-learns drift down, the cell
+    itself unchanged."""
+    shifted: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    """Days between which each percent of charge holds `factor` times the energy
+    (a stretch of other use the load terms do not explain), and the factor."""
     cols: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,6 +73,8 @@ class Phone:
         level = 90.0
         for i in range(n):
             capacity = DESIGN_WH * health[i]
+            if self.shifted[0] <= day[i] < self.shifted[1]:
+                capacity *= self.shifted[2]
             if awake[i]:
                 level = max(level - power[i] * STEP / 3600 / (capacity / 100), 1.0)
                 current[i] = -power[i] / (3.5 + 0.007 * level)
@@ -80,7 +88,8 @@ class Phone:
         relearn = np.floor(day / self.relearn_days)
         noise = rng.normal(0, self.gauge_sd, int(relearn.max()) + 1)[relearn.astype(int)]
         at_relearn = (relearn * self.relearn_days * DAY / STEP).astype(int)
-        learned = DESIGN_WH * (health[at_relearn] + noise)
+        drift = self.gauge_drift * relearn * self.relearn_days
+        learned = DESIGN_WH * (health[at_relearn] - drift + noise)
         self.cols = {m: np.full(n, np.nan) for m in METRICS}
         self.cols |= {
             "battery_pct": np.round(pct),
@@ -190,6 +199,17 @@ def test_healthy_batteries_draw_no_fade_in_a_drawer_busy_limited_or_cold() -> No
     for phone in cases:
         found = opened(phone.run())
         assert not any(k.startswith("battery") for k in found), (phone, list(found))
+
+
+def test_a_drifting_gauge_and_a_week_of_other_discharge_draw_no_fade() -> None:
+    """The gauge's re-learns drift down within their noise and the last week's energy
+    per percent is lower (other use, not capacity): a line through that step agrees
+    with the gauge, but the days off the line are noise, not fade."""
+    for seed in (11, 13):
+        phone = Phone(days=45, seed=seed, gauge_drift=0.0008, shifted=(36, 45, 0.9), relearn_days=9)
+        drain = phone.fade_rule().drain_trend()
+        assert drain is not None and drain.t > -2, drain
+        assert FaultKind.BATTERY_FADE.value not in opened(phone.run())
 
 
 def test_a_phone_without_current_falls_back_to_the_gauge() -> None:

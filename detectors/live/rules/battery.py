@@ -216,7 +216,9 @@ def drain_trend(points: np.ndarray, floor: float, min_days: int) -> Slope | None
     capacity. Then the points of a day are
     pooled into their median, and the Theil-Sen slope runs through the daily medians:
     its noise model is the day-to-day scatter, not the far smaller scatter a few
-    hundred points would claim."""
+    hundred points would claim. That scatter is the residuals' standard deviation when
+    it exceeds the robust one: a week of other use shifts several days together (a
+    step the median absolute deviation hides), and a line through a step is no fade."""
     ok = np.isfinite(points).all(axis=1) & (points[:, 1] > 0) & (points[:, 2] > 0)
     points = points[ok].astype(np.float64)
     if len(points) < min_days:
@@ -239,7 +241,15 @@ def drain_trend(points: np.ndarray, floor: float, min_days: int) -> Slope | None
         return None
     counts = np.bincount(index)
     day_x = np.bincount(index, x) / counts
-    return theil_sen(day_x, group_medians(y, index, counts), floor)
+    day_y = group_medians(y, index, counts)
+    fit = theil_sen(day_x, day_y, floor)
+    if fit is None:
+        return None
+    residual = day_y - fit.slope * day_x
+    spread = float(np.std(residual, ddof=2))
+    if not spread > fit.sigma:
+        return fit
+    return replace(fit, se=fit.se * spread / fit.sigma, sigma=spread)
 
 
 def group_medians(values: np.ndarray, group: np.ndarray, counts: np.ndarray) -> np.ndarray:
