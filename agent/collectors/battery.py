@@ -13,21 +13,12 @@ from pathlib import Path
 import psutil
 
 from agent.collectors.base import Collector, Reading, read_int, read_text
-from devicecare.contracts import CollectorName
+from devicecare.contracts import COLLECTOR_METRICS, CollectorName
 
 NOMINAL_CELL_V = 3.85
 """Converts charge (µAh) to energy when the battery gives no design voltage."""
 
-METRICS = (
-    "battery_pct",
-    "battery_charging",
-    "battery_voltage_v",
-    "battery_current_a",
-    "battery_temp_c",
-    "battery_full_wh",
-    "battery_design_wh",
-    "battery_cycles",
-)
+METRICS = COLLECTOR_METRICS[CollectorName.BATTERY]
 
 
 def _battery_dirs(root: Path) -> list[Path]:

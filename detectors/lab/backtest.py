@@ -30,9 +30,9 @@ from detectors.lab.evaluate import Evaluation, Found, evaluate, is_true
 from detectors.live.cohorts import Cohorts
 from detectors.live.device import DEVICE_PROFILE, DeviceProfile, DeviceState
 from detectors.live.findings import Change, Finding
-from detectors.live.suspicion import COLLECTOR_METRICS, Ledger, Policy, suspicions
+from detectors.live.suspicion import Ledger, Policy, suspicions
 from detectors.live.verdicts import CohortVerdicts, Verdict
-from devicecare.contracts import CollectorName
+from devicecare.contracts import COLLECTOR_METRICS, CollectorName
 from devicecare.contracts.vocabulary import FeedbackVerdict
 from simulator.families import Split, split
 from simulator.faults import parse_spec

@@ -34,29 +34,6 @@ cooling fault shows in the battery's charge and temperature as well as in the CP
 Crashes arrive as events with their own timestamps, whatever the crash collector's
 interval, so faster sampling adds nothing to their evidence: no raise for them."""
 
-COLLECTOR_METRICS: dict[CollectorName, tuple[str, ...]] = {
-    CollectorName.BATTERY: (
-        "battery_pct",
-        "battery_charging",
-        "battery_voltage_v",
-        "battery_current_a",
-        "battery_temp_c",
-        "battery_full_wh",
-        "battery_design_wh",
-        "battery_cycles",
-    ),
-    CollectorName.THERMAL: ("cpu_temp_c", "thermal_throttled", "cpu_load_pct"),
-    CollectorName.STORAGE: (
-        "storage_total_bytes",
-        "storage_free_bytes",
-        "storage_inodes_used_pct",
-        "flash_wear_pct",
-        "flash_pre_eol",
-    ),
-    CollectorName.CRASH: (),
-}
-"""The sample metrics each collector reports (crashes come as events, not metrics)."""
-
 
 @dataclass(frozen=True)
 class Policy:

@@ -5,6 +5,7 @@ Nothing outside this package spells a topic or a payload field.
 
 from devicecare.contracts import limits, topics
 from devicecare.contracts.payloads import (
+    COLLECTOR_METRICS,
     SAMPLE_METRICS,
     Answer,
     CollectorConfig,
@@ -31,6 +32,7 @@ from devicecare.contracts.topics import Channel, DeviceTopic
 from devicecare.contracts.wire import MESSAGE_TYPES, Message, RejectReason, decode, encode
 
 __all__ = [
+    "COLLECTOR_METRICS",
     "MESSAGE_TYPES",
     "SAMPLE_METRICS",
     "Answer",

@@ -15,34 +15,7 @@ from detectors.live.findings import Change
 from detectors.live.rules.crashes import _newer
 from devicecare.contracts import EventKind
 from devicecare.contracts.vocabulary import FaultKind
-from tests.detectors.test_lookalikes import DAY, GB, START, Device, opened
-
-SIGNATURE = "SIGSEGV libmaps.so!Session::restore"
-
-
-def crashes(
-    device: Device,
-    start_day: float,
-    days: float,
-    per_hour: float,
-    *,
-    signature: str = SIGNATURE,
-    version: str = "4.0",
-    seed: int = 17,
-) -> None:
-    rng = np.random.default_rng(seed)
-    count = int(days * 24 * per_hour)
-    for at in np.sort(rng.uniform(start_day, start_day + days, count)):
-        device.events.append(
-            EventRow(
-                START + at * DAY,
-                EventKind.NATIVE_CRASH.value,
-                "com.example.maps",
-                signature,
-                version,
-            )
-        )
-
+from tests.detectors.test_lookalikes import DAY, GB, START, Device, crashes, opened
 
 # --- crash loops
 

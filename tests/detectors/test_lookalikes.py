@@ -294,8 +294,19 @@ def test_every_reason_renders_over_edge_cases(name: str, scale: float) -> None:
                 assert bad not in why.reason, why.reason
 
 
-def _crashes(device: Device, start_day: float, days: float, per_hour: float) -> None:
-    rng = np.random.default_rng(17)
+def crashes(
+    device: Device,
+    start_day: float,
+    days: float,
+    per_hour: float,
+    *,
+    signature: str = "SIGSEGV libmaps.so!Session::restore",
+    version: str = "4.0",
+    seed: int = 17,
+) -> None:
+    """Native crashes of the maps app, `per_hour` on average over `days` from
+    `start_day`."""
+    rng = np.random.default_rng(seed)
     count = int(days * 24 * per_hour)
     for at in np.sort(rng.uniform(start_day, start_day + days, count)):
         device.events.append(
@@ -303,21 +314,21 @@ def _crashes(device: Device, start_day: float, days: float, per_hour: float) -> 
                 START + at * DAY,
                 EventKind.NATIVE_CRASH.value,
                 "com.example.maps",
-                "SIGSEGV libmaps.so!Session::restore",
-                "4.0",
+                signature,
+                version,
             )
         )
 
 
 def test_an_app_update_that_crashes_for_a_day_is_not_a_crash_loop() -> None:
     device = Device(days=30, seed=18)
-    _crashes(device, 20.0, 1.1, 3.0)
+    crashes(device, 20.0, 1.1, 3.0)
     assert opened(device.run()) == {}
 
 
 def test_a_crash_loop_that_lasts_is_found() -> None:
     device = Device(days=30, seed=19)
-    _crashes(device, 20.0, 6.0, 5.0)
+    crashes(device, 20.0, 6.0, 5.0)
     found = opened(device.run())
     assert set(found) == {FaultKind.CRASH_LOOP.value}, found
     assert (

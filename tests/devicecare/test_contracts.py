@@ -9,7 +9,10 @@ import msgspec
 import pytest
 
 from devicecare.contracts import (
+    COLLECTOR_METRICS,
+    SAMPLE_METRICS,
     Channel,
+    CollectorName,
     ConsentUpdate,
     DeviceConfig,
     Event,
@@ -189,3 +192,10 @@ def test_consent_update_names_its_device() -> None:
         v=1, device_id="phone-9", ts=NOW_MS, telemetry=False, care_offers=False, email=False
     )
     assert reason_of(encode(spoofed), where) == RejectReason.DEVICE_MISMATCH
+
+
+def test_every_collector_metric_is_a_sample_metric() -> None:
+    named = [m for metrics in COLLECTOR_METRICS.values() for m in metrics]
+    assert set(COLLECTOR_METRICS) == set(CollectorName)
+    assert len(named) == len(set(named)), "each metric has one collector"
+    assert set(named) <= set(SAMPLE_METRICS)
